@@ -1,0 +1,34 @@
+"""Resolve FastAPI dependencies outside route handlers: the async core.
+
+Background tasks, scripts, CLI commands, tests, notebooks and workers get exactly what a
+route handler with the same signature would get.
+"""
+
+from importlib.metadata import version as _version
+
+from fda_core._check import check_routes_and_dependencies_are_async
+from fda_core._config import configure, get_app, reset_config
+from fda_core._decorators import (
+    aiter_with_fastapi_depends,
+    with_fastapi_depends,
+    with_fastapi_lifecycle,
+)
+from fda_core._resolve import resolve_fastapi_depends
+from fda_core._runnify import runnify_with_fastapi_depends
+from fda_core._stack import FastApiDepsStack
+
+__version__ = _version("fda-core")
+
+__all__ = [
+    "FastApiDepsStack",
+    "__version__",
+    "aiter_with_fastapi_depends",
+    "check_routes_and_dependencies_are_async",
+    "configure",
+    "get_app",
+    "reset_config",
+    "resolve_fastapi_depends",
+    "runnify_with_fastapi_depends",
+    "with_fastapi_depends",
+    "with_fastapi_lifecycle",
+]

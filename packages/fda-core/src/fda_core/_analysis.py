@@ -1,0 +1,171 @@
+"""Analysing a decorated function once: which parameters FastAPI injects, which pass through.
+
+A parameter is injected when a route handler would get it from FastAPI rather than from the
+HTTP request's body: ``Depends``/``Security`` (as default or in ``Annotated``), ``Header``,
+``Query``, ``Cookie``, ``Path``, and the special types (``Request``, ``Response``,
+``BackgroundTasks``, ``HTTPConnection``, ``SecurityScopes``). Every other parameter belongs
+to the caller and is passed through untouched, whatever its type.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, get_args, get_origin
+
+from fastapi import params
+from fastapi.dependencies.models import Dependant
+from fastapi.security import SecurityScopes
+from starlette.background import BackgroundTasks
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from fda_core import _compat
+
+__all__ = ["Analysis", "analyse", "dependant_for_value", "describe"]
+
+_SPECIAL_TYPES = (HTTPConnection, Response, BackgroundTasks, SecurityScopes)
+_INJECTED_MARKERS = (params.Depends, params.Param)
+
+
+def describe(call: Any) -> str:
+    """``module.qualname`` of a callable, for error messages."""
+    call = getattr(call, "func", call)  # functools.partial
+    module = getattr(call, "__module__", None) or "?"
+    name = getattr(call, "__qualname__", None) or getattr(call, "__name__", None) or repr(call)
+    return f"{module}.{name}"
+
+
+def _is_injected(annotation: Any, default: Any) -> bool:
+    if isinstance(default, _INJECTED_MARKERS) or isinstance(default, params.Body):
+        return True
+    base = annotation
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        if any(isinstance(m, (*_INJECTED_MARKERS, params.Body)) for m in metadata):
+            return True
+    return isinstance(base, type) and issubclass(base, _SPECIAL_TYPES)
+
+
+def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func, include_extras=True)
+    except (NameError, TypeError):
+        # An annotation FastAPI never reads (``if TYPE_CHECKING`` imports, say): fall back
+        # to the raw annotations, which get_dependant evaluates itself where it needs to.
+        return dict(getattr(func, "__annotations__", {}))
+
+
+def _walk(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _walk(sub)
+
+
+def _reject_body_params(func: Callable[..., Any], dependant: Dependant) -> None:
+    for node in _walk(dependant):
+        for body_field in node.body_params:
+            owner = "the function" if node is dependant else f"dependency {describe(node.call)}"
+            raise TypeError(
+                f"{describe(func)}: parameter {body_field.name!r} of {owner} is read from the "
+                "request body, which does not exist outside a request. Make it a parameter "
+                "the caller passes in, or give it a default."
+            )
+
+
+@dataclass
+class Analysis:
+    """What one decorated function needs, computed on first use and then reused."""
+
+    func: Callable[..., Any]
+    parameters: tuple[inspect.Parameter, ...]
+    injected: frozenset[str]
+    positional: tuple[str, ...]
+    _variants: dict[frozenset[str], Dependant] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def provided(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> frozenset[str]:
+        """The injected parameters the caller passed itself (those win: tests pass fakes)."""
+        names = {name for name in kwargs if name in self.injected}
+        names.update(name for name in self.positional[: len(args)] if name in self.injected)
+        return frozenset(names)
+
+    def dependant(self, provided: frozenset[str] = frozenset()) -> Dependant:
+        """FastAPI's analysis of the injected parameters the caller did not pass."""
+        dependant = self._variants.get(provided)
+        if dependant is None:
+            with self._lock:
+                dependant = self._variants.get(provided)
+                if dependant is None:
+                    dependant = self._build(provided)
+                    self._variants[provided] = dependant
+        return dependant
+
+    def _build(self, provided: frozenset[str]) -> Dependant:
+        wanted = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in self.parameters
+            if p.name in self.injected and p.name not in provided
+        ]
+        dependant = _compat.build_dependant(_endpoint(self.func, wanted))
+        _reject_body_params(self.func, dependant)
+        return dependant
+
+
+def _endpoint(func: Callable[..., Any], parameters: list[inspect.Parameter]) -> Any:
+    """A stand-in endpoint whose signature is only the injected parameters of ``func``."""
+
+    def endpoint() -> None:  # pragma: no cover - FastAPI only reads its signature
+        raise AssertionError
+
+    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    endpoint.__qualname__ = getattr(func, "__qualname__", endpoint.__qualname__)
+    endpoint.__module__ = getattr(func, "__module__", endpoint.__module__)
+    return endpoint
+
+
+def analyse(func: Callable[..., Any]) -> Analysis:
+    """Split ``func``'s parameters into injected ones and the caller's own."""
+    hints = _resolved_hints(func)
+    parameters = tuple(
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in inspect.signature(func).parameters.values()
+    )
+    injected = frozenset(
+        p.name
+        for p in parameters
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and _is_injected(p.annotation, p.default)
+    )
+    positional = tuple(
+        p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    )
+    analysis = Analysis(func, parameters, injected, positional)
+    analysis.dependant()  # analyse the graph now: bad signatures fail on first use
+    return analysis
+
+
+def dependant_for_value(target: Any) -> Dependant:
+    """A dependant with a single parameter ``value`` that resolves ``target``.
+
+    ``target`` is ``Annotated[T, Depends(...)]``, a dependency callable or a class.
+    """
+    if get_origin(target) is Annotated:
+        annotation, default = target, inspect.Parameter.empty
+        if not any(isinstance(m, params.Depends) for m in get_args(target)[1:]):
+            raise TypeError(f"{target!r} carries no Depends(...) to resolve")
+    elif callable(target):
+        annotation, default = Any, params.Depends(target)
+    else:
+        raise TypeError(
+            f"Cannot resolve {target!r}: pass Annotated[T, Depends(dep)], a dependency "
+            "callable or a class."
+        )
+    value = inspect.Parameter(
+        "value", inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+    dependant = _compat.build_dependant(_endpoint(target, [value]))
+    _reject_body_params(target, dependant)
+    return dependant

@@ -1,0 +1,63 @@
+"""``check_routes_and_dependencies_are_async``: find the code FastAPI runs in threads."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute
+from starlette.routing import Mount
+
+from fda_core._analysis import describe
+from fda_core._decorators import is_async_callable
+
+__all__ = ["check_routes_and_dependencies_are_async"]
+
+
+def _is_async(call: Any) -> bool:
+    while hasattr(call, "func"):  # functools.partial
+        call = call.func
+    return (
+        is_async_callable(call)
+        or inspect.isasyncgenfunction(call)
+        or inspect.isasyncgenfunction(getattr(call, "__call__", None))  # noqa: B004
+    )
+
+
+def _sync_dependencies(dependant: Dependant, path: str) -> Iterator[str]:
+    for sub in dependant.dependencies:
+        if sub.call is not None and not _is_async(sub.call):
+            yield f"dependency {describe(sub.call)} (route {path})"
+        yield from _sync_dependencies(sub, path)
+
+
+def _sync_callables(routes: list[Any], prefix: str = "") -> Iterator[str]:
+    for route in routes:
+        if isinstance(route, (APIRoute, APIWebSocketRoute)):
+            path = prefix + route.path
+            if not _is_async(route.endpoint):
+                yield f"route {describe(route.endpoint)} ({path})"
+            yield from _sync_dependencies(route.dependant, path)
+        elif isinstance(route, Mount):
+            sub_app = route.app
+            router = sub_app.router if isinstance(sub_app, FastAPI) else sub_app
+            if isinstance(router, APIRouter):
+                yield from _sync_callables(router.routes, prefix + route.path)
+
+
+def check_routes_and_dependencies_are_async(app: FastAPI) -> None:
+    """Raise one error listing every sync route and dependency of ``app``.
+
+    FastAPI runs ``def`` routes and dependencies in a thread pool, where context
+    variables set by async code do not flow back; call this at startup to keep them out.
+    """
+    found = list(dict.fromkeys(_sync_callables(app.routes)))
+    if found:
+        listing = "\n".join(f"  - {item}" for item in found)
+        raise RuntimeError(
+            f"{len(found)} sync route(s) or dependency(ies) found; make them `async def`:\n"
+            f"{listing}"
+        )

@@ -1,0 +1,75 @@
+"""Process-wide configuration: the default app and the context factory.
+
+Decorators look the app up when they are *called*, not when they are applied, so modules
+can be decorated at import time before the app exists or is configured.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+
+__all__ = ["ContextFactory", "configure", "get_app", "get_context_factory", "reset_config"]
+
+#: Called with a decorator's ``context`` mapping; returns a sync or async context manager.
+ContextFactory = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass
+class _Config:
+    app: FastAPI | None = None
+    context_factory: ContextFactory | None = None
+
+
+_config = _Config()
+_lock = threading.Lock()
+
+_NO_APP = (
+    "No FastAPI app to resolve dependencies against. Call "
+    "`fastapi_depends_anywhere.configure(app=app)` once at startup, or pass the app "
+    "explicitly: `@with_fastapi_depends(app=app)` / `FastApiDepsStack(app=app)`."
+)
+
+
+def configure(
+    app: FastAPI | None = None,
+    context_factory: ContextFactory | None = None,
+) -> None:
+    """Set the app (and optional context factory) used when none is passed explicitly."""
+    if app is not None and not isinstance(app, FastAPI):
+        raise TypeError(f"configure(app=...) expects a FastAPI instance, got {app!r}")
+    with _lock:
+        _config.app = app
+        _config.context_factory = context_factory
+
+
+def get_app() -> FastAPI:
+    """Return the configured app, or raise an error that says how to configure one."""
+    app = _config.app
+    if app is None:
+        raise RuntimeError(_NO_APP)
+    return app
+
+
+def reset_config() -> None:
+    """Forget the configured app and context factory (useful between tests)."""
+    with _lock:
+        _config.app = None
+        _config.context_factory = None
+
+
+def resolve_app(app: FastAPI | None) -> FastAPI:
+    """The explicit app if given, else the configured one, else a clear error."""
+    return app if app is not None else get_app()
+
+
+def get_configured_app() -> FastAPI | None:
+    return _config.app
+
+
+def get_context_factory() -> ContextFactory | None:
+    return _config.context_factory

@@ -1,0 +1,221 @@
+"""The async decorators: dependencies, async generators and the app's lifespan."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar, overload
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from fda_core._analysis import describe
+from fda_core._config import resolve_app
+from fda_core._holder import TaskHeld
+from fda_core._injector import Injector
+from fda_core._lifespan import running_lifespan
+
+__all__ = ["aiter_with_fastapi_depends", "with_fastapi_depends", "with_fastapi_lifecycle"]
+
+T = TypeVar("T")
+
+
+def is_async_callable(func: Callable[..., Any]) -> bool:
+    """Whether calling ``func`` returns an awaitable (partials and callable objects too)."""
+    while hasattr(func, "func"):  # functools.partial
+        func = func.func
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - the method, not callability
+    )
+
+
+def reject_generators(func: Callable[..., Any], decorator: str) -> None:
+    if inspect.isasyncgenfunction(func):
+        raise TypeError(
+            f"{describe(func)} is an async generator: use @aiter_with_fastapi_depends "
+            f"instead of @{decorator}."
+        )
+    if inspect.isgeneratorfunction(func):
+        raise TypeError(
+            f"{describe(func)} is a generator: use "
+            f"`fastapi_depends_anywhere.sync.iter_with_fastapi_depends` instead of @{decorator}."
+        )
+
+
+async def call_body(func: Callable[..., Any], is_async: bool, *args: Any, **kwargs: Any) -> Any:
+    """Await an async body; run a sync one in the threadpool, as FastAPI runs a ``def`` route."""
+    if is_async:
+        return await func(*args, **kwargs)
+    return await run_in_threadpool(func, *args, **kwargs)
+
+
+def _depends(
+    func: Callable[..., Any],
+    scope: Mapping[str, Any] | None,
+    context: Mapping[str, Any] | None,
+    app: FastAPI | None,
+) -> Callable[..., Awaitable[Any]]:
+    reject_generators(func, "with_fastapi_depends")
+    injector = Injector(func, scope=scope, context=context, app=app)
+    is_async = is_async_callable(func)
+
+    async def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        async with injector.values(args, kwargs, _scope) as values:
+            return await call_body(func, is_async, *args, **kwargs, **values)
+
+    injector.wraps(wrapper)
+    return wrapper
+
+
+@overload
+def with_fastapi_depends(
+    func: Callable[..., Awaitable[T]],
+    *,
+    scope: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    app: FastAPI | None = None,
+) -> Callable[..., Awaitable[T]]: ...
+@overload
+def with_fastapi_depends(
+    func: Callable[..., T],
+    *,
+    scope: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    app: FastAPI | None = None,
+) -> Callable[..., Awaitable[T]]: ...
+@overload
+def with_fastapi_depends(
+    func: None = None,
+    *,
+    scope: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    app: FastAPI | None = None,
+) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., Awaitable[T]]]: ...
+def with_fastapi_depends(
+    func: Callable[..., Any] | None = None,
+    *,
+    scope: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    app: FastAPI | None = None,
+) -> Any:
+    """Resolve ``func``'s FastAPI dependencies on every call, as a route handler gets them.
+
+    Works bare (``@with_fastapi_depends``) or with options. ``scope`` is merged into the
+    synthesized request's ASGI scope, ``context`` is handed to the configured
+    ``context_factory``, ``app`` overrides the configured app. Calls accept ``_scope=``
+    (e.g. ``request.scope``) to carry a request's headers into the dependencies.
+    """
+    if func is None:
+        return lambda f: _depends(f, scope, context, app)
+    return _depends(func, scope, context, app)
+
+
+def _aiter(
+    func: Callable[..., AsyncIterator[Any]],
+    scope: Mapping[str, Any] | None,
+    context: Mapping[str, Any] | None,
+    app: FastAPI | None,
+) -> Callable[..., AsyncGenerator[Any, None]]:
+    if not inspect.isasyncgenfunction(func):
+        raise TypeError(
+            f"{describe(func)} is not an async generator function: "
+            "@aiter_with_fastapi_depends decorates `async def ...: yield ...`."
+        )
+    injector = Injector(func, scope=scope, context=context, app=app)
+
+    async def wrapper(
+        *args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> AsyncGenerator[Any, None]:
+        # Dependencies live in a task of their own: the generator may be finished by
+        # another task (the loop's async-generator finalizer, say) than the one that
+        # started it, and FastAPI requires teardown in the task that resolved them.
+        held = TaskHeld(injector.values(args, kwargs, _scope))
+        values = await held.enter()
+        error: BaseException | None = None
+        generator = func(*args, **kwargs, **values)
+        try:
+            async for item in generator:
+                yield item
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            try:
+                await generator.aclose()  # type: ignore[attr-defined]
+            finally:
+                await held.exit(error)
+
+    injector.wraps(wrapper)
+    return wrapper
+
+
+@overload
+def aiter_with_fastapi_depends(
+    func: Callable[..., AsyncIterator[T]],
+    *,
+    scope: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    app: FastAPI | None = None,
+) -> Callable[..., AsyncGenerator[T, None]]: ...
+@overload
+def aiter_with_fastapi_depends(
+    func: None = None,
+    *,
+    scope: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    app: FastAPI | None = None,
+) -> Callable[[Callable[..., AsyncIterator[T]]], Callable[..., AsyncGenerator[T, None]]]: ...
+def aiter_with_fastapi_depends(
+    func: Callable[..., AsyncIterator[Any]] | None = None,
+    *,
+    scope: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    app: FastAPI | None = None,
+) -> Any:
+    """Resolve an async generator's dependencies; they stay open while it is iterated.
+
+    Teardown runs on exhaustion, on ``aclose()`` and when the body raises.
+    """
+    if func is None:
+        return lambda f: _aiter(f, scope, context, app)
+    return _aiter(func, scope, context, app)
+
+
+def _lifecycle(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Awaitable[Any]]:
+    reject_generators(func, "with_fastapi_lifecycle")
+    is_async = is_async_callable(func)
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        async with running_lifespan(resolve_app(app)):
+            return await call_body(func, is_async, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, func)
+    return wrapper
+
+
+@overload
+def with_fastapi_lifecycle(
+    func: Callable[..., Awaitable[T]], *, app: FastAPI | None = None
+) -> Callable[..., Awaitable[T]]: ...
+@overload
+def with_fastapi_lifecycle(
+    func: Callable[..., T], *, app: FastAPI | None = None
+) -> Callable[..., Awaitable[T]]: ...
+@overload
+def with_fastapi_lifecycle(
+    func: None = None, *, app: FastAPI | None = None
+) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., Awaitable[T]]]: ...
+def with_fastapi_lifecycle(
+    func: Callable[..., Any] | None = None, *, app: FastAPI | None = None
+) -> Any:
+    """Run ``func`` inside the app's lifespan: startup before, shutdown after (even on error).
+
+    Inside it, dependencies see the lifespan's state as ``request.state``; nested
+    lifecycle-decorated calls for the same app reuse the running lifespan.
+    """
+    if func is None:
+        return lambda f: _lifecycle(f, app)
+    return _lifecycle(func, app)

@@ -1,0 +1,145 @@
+"""Keep an async context open in one task of its own, whoever enters, uses and exits it.
+
+FastAPI (0.162.7+) enters an anyio cancel scope on the request's exit stack, so a stack must
+be exited by the task that entered it. Things that outlive one ``await`` — a
+``FastApiDepsStack`` opened in one pytest fixture and closed in another, an async generator
+finalized by the event loop, a sync body running in another thread — hand their context to a
+holder task instead: it enters, runs each operation it is sent, and exits, all in one task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Generic, TypeVar
+
+__all__ = ["TaskHeld"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_Operation = tuple[Callable[[], Awaitable[Any]], "asyncio.Future[Any]"]
+
+
+class _Exit:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException | None) -> None:
+        self.exc = exc
+
+
+def _settle(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(exc)
+
+
+class TaskHeld(Generic[T]):
+    """An async context manager entered, used and exited inside one dedicated task."""
+
+    def __init__(self, context: AbstractAsyncContextManager[T]) -> None:
+        self._context = context
+        self._queue: asyncio.Queue[_Operation | _Exit] | None = None
+        self._task: asyncio.Task[bool] | None = None
+        self._exiting = False
+
+    @property
+    def active(self) -> bool:
+        """Entered and not yet exited."""
+        return self._task is not None and not self._task.done()
+
+    async def enter(self) -> T:
+        """Start the holder task, enter the context there and return what it yields."""
+        if self._task is not None:
+            raise RuntimeError("this context was entered already")
+        loop = asyncio.get_running_loop()
+        entered: asyncio.Future[T] = loop.create_future()
+        self._queue = asyncio.Queue()
+        self._task = loop.create_task(self._hold(entered))
+        try:
+            return await asyncio.shield(entered)
+        except BaseException:
+            # Cancelled (or interrupted) while entering: undo whatever got entered.
+            self._task.cancel()
+            await asyncio.wait([self._task])
+            raise
+
+    async def run(self, operation: Callable[[], Awaitable[R]]) -> R:
+        """Run ``operation()`` inside the holder task and return its result."""
+        if not self.active or self._queue is None:
+            raise RuntimeError("this context is not open")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((operation, future))
+        return await future
+
+    async def exit(self, exc: BaseException | None = None) -> bool:
+        """Exit the context in the holder task, throwing ``exc`` into it if given.
+
+        Returns whether the context suppressed ``exc``; raises what exiting raised.
+        Exiting twice, or after the holder was cancelled, is a no-op.
+        """
+        task = self._task
+        if task is None or self._queue is None:
+            raise RuntimeError("this context was never entered")
+        if self._exiting:
+            await asyncio.wait([task])
+            return False
+        self._exiting = True
+        if not task.done():
+            self._queue.put_nowait(_Exit(exc))
+        # Not `await task`: a cancelled caller must not cancel the teardown half-way.
+        await asyncio.wait([task])
+        try:
+            return task.result()
+        except asyncio.CancelledError:
+            return False
+
+    async def _hold(self, entered: asyncio.Future[T]) -> bool:
+        assert self._queue is not None
+        try:
+            value = await self._context.__aenter__()
+        except BaseException as exc:
+            _settle(entered, exc)
+            raise
+        if entered.cancelled():  # the caller gave up while we were entering
+            await self._context.__aexit__(None, None, None)
+            return False
+        entered.set_result(value)
+        pending: _Exit
+        while True:
+            try:
+                item = await self._queue.get()
+            except asyncio.CancelledError as cancelled:  # the loop is shutting down
+                pending = _Exit(cancelled)
+                break
+            if isinstance(item, _Exit):
+                pending = item
+                break
+            operation, future = item
+            try:
+                result = await operation()
+            except asyncio.CancelledError as cancelled:  # the holder itself is cancelled
+                _settle(future, cancelled)
+                pending = _Exit(cancelled)
+                break
+            except BaseException as exc:  # the caller gets it; the context stays open
+                _settle(future, exc)
+            else:
+                if not future.done():
+                    future.set_result(result)
+        self._fail_queued()
+        exc = pending.exc
+        if exc is None:
+            return bool(await self._context.__aexit__(None, None, None))
+        return bool(await self._context.__aexit__(type(exc), exc, exc.__traceback__))
+
+    def _fail_queued(self) -> None:
+        assert self._queue is not None
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if not isinstance(item, _Exit):
+                _settle(item[1], RuntimeError("this context was closed"))

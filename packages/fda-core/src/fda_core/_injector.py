@@ -1,0 +1,90 @@
+"""What a decorator keeps per decorated function: its analysis, options and app lookup."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from fda_core._analysis import Analysis, analyse
+from fda_core._config import resolve_app
+from fda_core._lifespan import lifespan_state
+from fda_core._resolution import call_context, resolution
+
+__all__ = ["Injector"]
+
+
+class Injector:
+    """Resolves the injected parameters of one function, as a route would, per call.
+
+    The dependency graph is analysed once (at decoration if the annotations can be
+    evaluated then, else on the first call); the app is looked up on every call.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        scope: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        app: FastAPI | None = None,
+    ) -> None:
+        self.func = func
+        self.scope = dict(scope) if scope else None
+        self.context = dict(context) if context else None
+        self.app = app
+        self._analysis: Analysis | None = None
+        try:
+            self._analysis = analyse(func)
+        except Exception:
+            # Forward references may resolve only once their module is complete; a real
+            # problem is raised again, with its message, on the first call.
+            pass
+
+    @property
+    def analysis(self) -> Analysis:
+        if self._analysis is None:
+            self._analysis = analyse(self.func)
+        return self._analysis
+
+    def signature(self) -> inspect.Signature:
+        """The caller-facing signature: only the parameters the caller passes."""
+        signature = inspect.signature(self.func)
+        if self._analysis is None:
+            return signature
+        return signature.replace(
+            parameters=[p for p in self._analysis.parameters if p.name not in self._analysis.injected]
+        )
+
+    def wraps(self, wrapper: Callable[..., Any]) -> None:
+        """Give ``wrapper`` the function's metadata and its caller-facing signature."""
+        functools.update_wrapper(wrapper, self.func)
+        wrapper.__signature__ = self.signature()  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def values(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        call_scope: Mapping[str, Any] | None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Resolve what the caller did not pass, keep it open for the body, tear down."""
+        app = resolve_app(self.app)
+        analysis = self.analysis
+        dependant = analysis.dependant(analysis.provided(args, kwargs))
+        async with (
+            call_context(self.context),
+            resolution(
+                dependant,
+                app=app,
+                overrides_provider=app,
+                static_scope=self.scope,
+                dynamic_scope=call_scope,
+                lifespan_state=lifespan_state(app),
+            ) as values,
+        ):
+            yield values

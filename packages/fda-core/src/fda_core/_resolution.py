@@ -1,0 +1,108 @@
+"""One resolution: a synthesized request, FastAPI's solver, teardown, background tasks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from starlette.requests import Request
+
+from fda_core import _compat
+from fda_core._config import get_context_factory
+from fda_core._scope import build_scope, receive_no_body
+
+__all__ = ["SwallowedExceptionError", "call_context", "resolution", "solve_into"]
+
+
+class SwallowedExceptionError(RuntimeError):
+    """A dependency with ``yield`` caught the body's exception and did not re-raise it."""
+
+
+async def solve_into(
+    scope: dict[str, Any],
+    dependant: Dependant,
+    *,
+    exit_stack: AsyncExitStack,
+    overrides_provider: Any,
+    dependency_cache: dict[Any, Any],
+) -> _compat.Solved:
+    """Solve ``dependant`` for a request with ``scope`` (its exit stacks installed)."""
+    solved = await _compat.solve(
+        request=Request(scope, receive_no_body),
+        dependant=dependant,
+        exit_stack=exit_stack,
+        dependency_cache=dependency_cache,
+        dependency_overrides_provider=overrides_provider,
+    )
+    if solved.errors:
+        raise _compat.validation_error(solved.errors)
+    return solved
+
+
+@asynccontextmanager
+async def resolution(
+    dependant: Dependant,
+    *,
+    app: Any,
+    overrides_provider: Any,
+    static_scope: Mapping[str, Any] | None = None,
+    dynamic_scope: Mapping[str, Any] | None = None,
+    lifespan_state: Mapping[str, Any] | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """Resolve ``dependant`` as a route would, yield the values, tear down on exit.
+
+    Everything happens in the caller's task (FastAPI 0.162.7+ requires it). Function-scoped
+    dependencies are torn down before request-scoped ones, the body's exception is thrown
+    into yield dependencies, and background tasks run once teardown has succeeded.
+    """
+    scope = build_scope(
+        app=app, static=static_scope, dynamic=dynamic_scope, lifespan_state=lifespan_state
+    )
+    body_error: BaseException | None = None
+    async with AsyncExitStack() as request_stack, AsyncExitStack() as function_stack:
+        _compat.install_exit_stacks(
+            scope, request_stack=request_stack, function_stack=function_stack
+        )
+        solved = await solve_into(
+            scope,
+            dependant,
+            exit_stack=request_stack,
+            overrides_provider=overrides_provider,
+            dependency_cache={},
+        )
+        try:
+            yield solved.values
+        except BaseException as exc:
+            body_error = exc
+            raise
+    if body_error is not None:
+        raise SwallowedExceptionError(
+            f"The call raised {body_error!r} and a dependency with `yield` caught it without "
+            "re-raising, so there is no result to return. Re-raise in the dependency's "
+            "`except` block (`raise`), as FastAPI requires."
+        ) from body_error
+    if solved.background_tasks is not None:
+        await solved.background_tasks()
+
+
+@asynccontextmanager
+async def call_context(context: Mapping[str, Any] | None) -> AsyncIterator[None]:
+    """Enter what the configured ``context_factory`` returns for this call's ``context``."""
+    factory = get_context_factory()
+    if factory is None:
+        yield
+        return
+    manager = factory(dict(context or {}))
+    if hasattr(manager, "__aenter__"):
+        async with manager:
+            yield
+    elif hasattr(manager, "__enter__"):
+        with manager:
+            yield
+    else:
+        raise TypeError(
+            f"context_factory returned {manager!r}, which is not a context manager; "
+            "return e.g. `context_logging.Context(**ctx)`."
+        )

@@ -1,0 +1,56 @@
+"""``resolve_fastapi_depends``: the low-level async context manager."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from fda_core._analysis import Analysis, analyse
+from fda_core._config import get_configured_app
+from fda_core._lifespan import lifespan_state
+from fda_core._resolution import resolution
+
+__all__ = ["resolve_fastapi_depends"]
+
+_analyses: weakref.WeakKeyDictionary[Callable[..., Any], Analysis] = weakref.WeakKeyDictionary()
+
+
+def _analysis(func: Callable[..., Any]) -> Analysis:
+    try:
+        analysis = _analyses.get(func)
+    except TypeError:  # not weak-referenceable: analyse every time
+        return analyse(func)
+    if analysis is None:
+        analysis = _analyses[func] = analyse(func)
+    return analysis
+
+
+@asynccontextmanager
+async def resolve_fastapi_depends(
+    func: Callable[..., Any],
+    scope: Mapping[str, Any] | None = None,
+    dependency_overrides_provider: Any = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """Resolve ``func``'s injected parameters and yield them as keyword arguments.
+
+    Teardown runs when the block exits (the block's exception is thrown into yield
+    dependencies). ``scope`` is merged into the synthesized request's ASGI scope.
+    Overrides come from ``dependency_overrides_provider`` (any object with a
+    ``dependency_overrides`` dict), by default the configured app.
+    """
+    app = get_configured_app()
+    if app is None and isinstance(dependency_overrides_provider, FastAPI):
+        app = dependency_overrides_provider
+    provider = dependency_overrides_provider if dependency_overrides_provider is not None else app
+    async with resolution(
+        _analysis(func).dependant(),
+        app=app,
+        overrides_provider=provider,
+        dynamic_scope=scope,
+        lifespan_state=lifespan_state(app) if app is not None else None,
+    ) as values:
+        yield values

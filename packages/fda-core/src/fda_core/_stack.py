@@ -1,0 +1,156 @@
+"""``FastApiDepsStack``: one long-lived request for notebooks, workers and test sessions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from starlette.background import BackgroundTasks
+
+from fda_core import _compat
+from fda_core._analysis import dependant_for_value
+from fda_core._config import resolve_app
+from fda_core._holder import TaskHeld
+from fda_core._lifespan import running_lifespan
+from fda_core._resolution import solve_into
+from fda_core._scope import build_scope
+
+__all__ = ["FastApiDepsStack", "StackSession"]
+
+T = TypeVar("T")
+Self = TypeVar("Self", bound="FastApiDepsStack")
+
+
+class StackSession:
+    """The open state of a stack. Entered, used and exited by one task only."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._lifespan: AbstractAsyncContextManager[Any] = running_lifespan(app)
+        self._stack = AsyncExitStack()
+        self._cache: dict[Any, Any] = {}
+        self._dependants: dict[Any, Dependant] = {}
+        self._background: list[BackgroundTasks] = []
+        self._scope: dict[str, Any] = {}
+
+    async def __aenter__(self) -> StackSession:
+        state = await self._lifespan.__aenter__()
+        self._scope = build_scope(app=self.app, static=None, dynamic=None, lifespan_state=state)
+        # A stack is one long request: function- and request-scoped dependencies alike
+        # stay open until close().
+        _compat.install_exit_stacks(
+            self._scope, request_stack=self._stack, function_stack=self._stack
+        )
+        return self
+
+    async def resolve(self, target: Any) -> Any:
+        solved = await solve_into(
+            self._scope,
+            self._dependant(target),
+            exit_stack=self._stack,
+            overrides_provider=self.app,
+            dependency_cache=self._cache,
+        )
+        if solved.background_tasks is not None:
+            self._background.append(solved.background_tasks)
+        return solved.values["value"]
+
+    def _dependant(self, target: Any) -> Dependant:
+        try:
+            dependant = self._dependants.get(target)
+        except TypeError:  # unhashable Depends() of some releases
+            return dependant_for_value(target)
+        if dependant is None:
+            dependant = self._dependants[target] = dependant_for_value(target)
+        return dependant
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        try:
+            suppressed = await self._stack.__aexit__(exc_type, exc, traceback)
+            if exc is None:
+                for tasks in self._background:
+                    await tasks()
+        finally:
+            await self._lifespan.__aexit__(None, None, None)
+        return bool(suppressed)
+
+
+_NOT_STARTED = (
+    "FastApiDepsStack is not started: `await stack.start()` first, or use "
+    "`async with FastApiDepsStack(app=app) as stack:`."
+)
+_CLOSED = "FastApiDepsStack is closed: create a new one to resolve more dependencies."
+
+
+class FastApiDepsStack:
+    """Start the app's lifespan once and keep resolved dependencies alive until ``close()``.
+
+    Behaves like one long request: the dependency cache is shared by every ``resolve()``
+    (``Depends(..., use_cache=False)`` opts out), and ``close()`` tears everything down in
+    reverse order, then runs the lifespan's shutdown. ``start``, ``resolve`` and ``close``
+    may be awaited from different tasks of the same event loop.
+    """
+
+    def __init__(self, app: FastAPI | None = None) -> None:
+        self._app = app
+        self._held: TaskHeld[StackSession] | None = None
+        self._session: StackSession | None = None
+
+    async def start(self: Self) -> Self:
+        """Run the lifespan's startup. The app is looked up now if none was given."""
+        if self._held is not None:
+            raise RuntimeError("FastApiDepsStack.start() was called already.")
+        self._held = TaskHeld(StackSession(resolve_app(self._app)))
+        self._session = await self._held.enter()
+        return self
+
+    @overload
+    async def resolve(self, target: type[T]) -> T: ...
+    @overload
+    async def resolve(self, target: Callable[..., Coroutine[Any, Any, T]]) -> T: ...
+    @overload
+    async def resolve(self, target: Callable[..., AsyncGenerator[T, Any]]) -> T: ...
+    @overload
+    async def resolve(self, target: Callable[..., Generator[T, Any, Any]]) -> T: ...
+    @overload
+    async def resolve(self, target: Callable[..., T]) -> T: ...
+    @overload
+    async def resolve(self, target: Any) -> Any: ...
+    async def resolve(self, target: Any) -> Any:
+        """Resolve ``Annotated[T, Depends(dep)]``, a dependency callable, or a class."""
+        held, session = self._held, self._session
+        if held is None or session is None:
+            raise RuntimeError(_NOT_STARTED)
+        if not held.active:
+            raise RuntimeError(_CLOSED)
+        return await held.run(lambda: session.resolve(target))
+
+    async def close(self, exc: BaseException | None = None) -> None:
+        """Tear down every resolved dependency (in reverse order), then run shutdown.
+
+        ``exc``, if given, is thrown into the yield dependencies (their rollback branches
+        run). Closing twice is a no-op.
+        """
+        if self._held is None:
+            raise RuntimeError(_NOT_STARTED)
+        await self._held.exit(exc)
+
+    async def __aenter__(self: Self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close(exc)
