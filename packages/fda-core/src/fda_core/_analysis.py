@@ -9,9 +9,10 @@ to the caller and is passed through untouched, whatever its type.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import inspect
 import threading
-import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, get_args, get_origin
@@ -50,13 +51,43 @@ def _is_injected(annotation: Any, default: Any) -> bool:
     return isinstance(base, type) and issubclass(base, _SPECIAL_TYPES)
 
 
-def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:
+class _Unresolved:
+    """Stands for a name that does not exist at run time (``if TYPE_CHECKING:`` imports)."""
+
+
+class _Names(dict[str, Any]):
+    def __init__(self, namespace: dict[str, Any], *, strict: bool) -> None:
+        super().__init__(namespace)
+        self.strict = strict
+
+    def __missing__(self, name: str) -> Any:
+        if name in builtins.__dict__:
+            return builtins.__dict__[name]
+        if self.strict:
+            raise NameError(name)
+        return _Unresolved
+
+
+def _annotation(func: Callable[..., Any], annotation: Any, *, strict: bool) -> Any:
+    """Evaluate a PEP 563 string annotation as ``inspect.signature(eval_str=True)`` would.
+
+    ``strict`` (at decoration) fails on a missing name: it may be defined later in the
+    module. Otherwise (on first call) a missing name becomes a placeholder type, making the
+    parameter a pass-through one: it exists only for type checkers, and a ``Depends``
+    marker always exists at run time.
+    """
+    if not isinstance(annotation, str):
+        return annotation
+    unwrapped = inspect.unwrap(func)
+    names = _Names(getattr(unwrapped, "__globals__", {}), strict=strict)
+    with contextlib.suppress(TypeError):  # not a Python function: no closure
+        names.update(inspect.getclosurevars(unwrapped).nonlocals)
     try:
-        return typing.get_type_hints(func, include_extras=True)
-    except (NameError, TypeError):
-        # An annotation FastAPI never reads (``if TYPE_CHECKING`` imports, say): fall back
-        # to the raw annotations, which get_dependant evaluates itself where it needs to.
-        return dict(getattr(func, "__annotations__", {}))
+        return eval(annotation, {}, names)
+    except Exception:
+        if strict:
+            raise
+        return _Unresolved
 
 
 def _walk(dependant: Dependant) -> Iterator[Dependant]:
@@ -127,11 +158,10 @@ def _endpoint(func: Callable[..., Any], parameters: list[inspect.Parameter]) -> 
     return endpoint
 
 
-def analyse(func: Callable[..., Any]) -> Analysis:
+def analyse(func: Callable[..., Any], *, strict: bool = False) -> Analysis:
     """Split ``func``'s parameters into injected ones and the caller's own."""
-    hints = _resolved_hints(func)
     parameters = tuple(
-        p.replace(annotation=hints.get(p.name, p.annotation))
+        p.replace(annotation=_annotation(func, p.annotation, strict=strict))
         for p in inspect.signature(func).parameters.values()
     )
     injected = frozenset(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar, overload
 
 from fastapi import FastAPI
@@ -111,6 +112,21 @@ def with_fastapi_depends(
     return _depends(func, scope, context, app)
 
 
+@asynccontextmanager
+async def _generator_with_dependencies(
+    injector: Injector,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    call_scope: Mapping[str, Any] | None,
+) -> AsyncIterator[AsyncIterator[Any]]:
+    async with injector.values(args, kwargs, call_scope) as values:
+        generator = injector.func(*args, **kwargs, **values)
+        try:
+            yield generator
+        finally:
+            await generator.aclose()
+
+
 def _aiter(
     func: Callable[..., AsyncIterator[Any]],
     scope: Mapping[str, Any] | None,
@@ -127,15 +143,18 @@ def _aiter(
     async def wrapper(
         *args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> AsyncGenerator[Any, None]:
-        # Dependencies live in a task of their own: the generator may be finished by
-        # another task (the loop's async-generator finalizer, say) than the one that
-        # started it, and FastAPI requires teardown in the task that resolved them.
-        held = TaskHeld(injector.values(args, kwargs, _scope))
-        values = await held.enter()
+        # The generator's body and its dependencies live in one task of their own: the
+        # consumer may be finished by another task (the loop's async-generator finalizer,
+        # say), and FastAPI requires teardown in the task that resolved them.
+        held = TaskHeld(_generator_with_dependencies(injector, args, kwargs, _scope))
+        generator = await held.enter()
         error: BaseException | None = None
-        generator = func(*args, **kwargs, **values)
         try:
-            async for item in generator:
+            while True:
+                try:
+                    item = await held.run(generator.__anext__)
+                except StopAsyncIteration:
+                    break
                 yield item
         except GeneratorExit:
             raise
@@ -143,10 +162,7 @@ def _aiter(
             error = exc
             raise
         finally:
-            try:
-                await generator.aclose()  # type: ignore[attr-defined]
-            finally:
-                await held.exit(error)
+            await held.exit(error)
 
     injector.wraps(wrapper)
     return wrapper

@@ -46,6 +46,8 @@ class TaskHeld(Generic[T]):
         self._queue: asyncio.Queue[_Operation | _Exit] | None = None
         self._task: asyncio.Task[bool] | None = None
         self._exiting = False
+        self._current: asyncio.Future[Any] | None = None
+        self._operation_cancelled = False
 
     @property
     def active(self) -> bool:
@@ -69,12 +71,31 @@ class TaskHeld(Generic[T]):
             raise
 
     async def run(self, operation: Callable[[], Awaitable[R]]) -> R:
-        """Run ``operation()`` inside the holder task and return its result."""
+        """Run ``operation()`` inside the holder task and return its result.
+
+        Cancelling the caller cancels the operation, not the held context.
+        """
         if not self.active or self._queue is None:
             raise RuntimeError("this context is not open")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(self._cancel_if_current)
         self._queue.put_nowait((operation, future))
         return await future
+
+    def _cancel_if_current(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() and future is self._current and self._task is not None:
+            self._operation_cancelled = True
+            self._task.cancel()
+
+    def _consume_operation_cancel(self) -> bool:
+        """Whether a cancellation of the holder was meant for one operation only."""
+        if not self._operation_cancelled:
+            return False
+        self._operation_cancelled = False
+        task = asyncio.current_task()
+        if task is not None and hasattr(task, "uncancel"):  # Python 3.11+
+            task.uncancel()
+        return True
 
     async def exit(self, exc: BaseException | None = None) -> bool:
         """Exit the context in the holder task, throwing ``exc`` into it if given.
@@ -113,16 +134,23 @@ class TaskHeld(Generic[T]):
         while True:
             try:
                 item = await self._queue.get()
-            except asyncio.CancelledError as cancelled:  # the loop is shutting down
-                pending = _Exit(cancelled)
+            except asyncio.CancelledError as cancelled:
+                if self._consume_operation_cancel():
+                    continue
+                pending = _Exit(cancelled)  # the loop is shutting down
                 break
             if isinstance(item, _Exit):
                 pending = item
                 break
             operation, future = item
+            if future.done():  # cancelled before it started
+                continue
+            self._current = future
             try:
                 result = await operation()
-            except asyncio.CancelledError as cancelled:  # the holder itself is cancelled
+            except asyncio.CancelledError as cancelled:
+                if self._consume_operation_cancel():
+                    continue
                 _settle(future, cancelled)
                 pending = _Exit(cancelled)
                 break
@@ -131,6 +159,8 @@ class TaskHeld(Generic[T]):
             else:
                 if not future.done():
                     future.set_result(result)
+            finally:
+                self._current = None
         self._fail_queued()
         exc = pending.exc
         if exc is None:

@@ -39,7 +39,7 @@ class Injector:
         self.app = app
         self._analysis: Analysis | None = None
         try:
-            self._analysis = analyse(func)
+            self._analysis = analyse(func, strict=True)
         except Exception:
             # Forward references may resolve only once their module is complete; a real
             # problem is raised again, with its message, on the first call.

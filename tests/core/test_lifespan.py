@@ -1,0 +1,174 @@
+"""``with_fastapi_lifecycle``: startup, shutdown and lifespan state outside a server."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Request
+
+from fda_core import configure, with_fastapi_depends, with_fastapi_lifecycle
+
+
+def lifespan_app(events: Any) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        events.add("startup")
+        yield {"pool": "the-pool"}
+        events.add("shutdown")  # no try/finally: must run even when the body raised
+
+    return FastAPI(lifespan=lifespan)
+
+
+async def test_startup_before_and_shutdown_after_the_body(events: Any) -> None:
+    app = lifespan_app(events)
+    configure(app=app)
+
+    @with_fastapi_lifecycle
+    async def job(n: int) -> int:
+        events.add("body")
+        return n * 2
+
+    assert await job(21) == 42
+    assert events == ["startup", "body", "shutdown"]
+
+
+async def test_shutdown_runs_when_the_body_raises(events: Any) -> None:
+    app = lifespan_app(events)
+
+    @with_fastapi_lifecycle(app=app)
+    async def job() -> None:
+        raise LookupError("body failed")
+
+    with pytest.raises(LookupError, match="body failed"):
+        await job()
+    assert events == ["startup", "shutdown"]
+
+
+async def test_lifespan_state_is_request_state_for_dependencies(events: Any) -> None:
+    app = lifespan_app(events)
+    configure(app=app)
+
+    async def pool(request: Request) -> str:
+        return str(request.state.pool)
+
+    @with_fastapi_lifecycle
+    @with_fastapi_depends
+    async def job(*, p: Annotated[str, Depends(pool)]) -> str:
+        return p
+
+    assert await job() == "the-pool"
+
+
+async def test_state_is_visible_to_decorated_calls_made_inside_the_body(events: Any) -> None:
+    app = lifespan_app(events)
+    configure(app=app)
+
+    async def pool(request: Request) -> str:
+        return str(request.state.pool)
+
+    @with_fastapi_depends
+    async def step(*, p: Annotated[str, Depends(pool)]) -> str:
+        return p
+
+    @with_fastapi_lifecycle
+    async def job() -> list[str]:
+        return [await step(), await step()]
+
+    assert await job() == ["the-pool", "the-pool"]
+
+
+async def test_nested_lifecycles_of_the_same_app_start_it_once(events: Any) -> None:
+    app = lifespan_app(events)
+    configure(app=app)
+
+    @with_fastapi_lifecycle
+    async def inner() -> str:
+        events.add("inner")
+        return "done"
+
+    @with_fastapi_lifecycle
+    async def outer() -> str:
+        return await inner()
+
+    assert await outer() == "done"
+    assert events == ["startup", "inner", "shutdown"]
+
+
+async def test_on_startup_and_on_shutdown_handlers(events: Any) -> None:
+    app = FastAPI(
+        on_startup=[lambda: events.add("startup")], on_shutdown=[lambda: events.add("shutdown")]
+    )
+
+    @with_fastapi_lifecycle(app=app)
+    async def job() -> None:
+        events.add("body")
+
+    await job()
+    assert events == ["startup", "body", "shutdown"]
+
+
+async def test_on_event_handlers(events: Any) -> None:
+    app = FastAPI()
+
+    @app.on_event("startup")
+    async def startup() -> None:
+        events.add("startup")
+
+    @app.on_event("shutdown")
+    async def shutdown() -> None:
+        events.add("shutdown")
+
+    @with_fastapi_lifecycle(app=app)
+    async def job() -> None:
+        events.add("body")
+
+    await job()
+    assert events == ["startup", "body", "shutdown"]
+
+
+def _router_lifespans_merged() -> bool:
+    """FastAPI merges an included router's lifespan from 0.112.2."""
+    probe = FastAPI()
+    before = probe.router.lifespan_context
+    router = APIRouter(lifespan=lambda app: None)  # type: ignore[arg-type, return-value]
+    probe.include_router(router)
+    return probe.router.lifespan_context is not before
+
+
+@pytest.mark.skipif(
+    not _router_lifespans_merged(), reason="this FastAPI runs only the app's own lifespan"
+)
+async def test_included_routers_lifespans_run_and_their_state_merges(events: Any) -> None:
+    @asynccontextmanager
+    async def router_lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        events.add("router:startup")
+        yield {"cache": "the-cache"}
+        events.add("router:shutdown")
+
+    app = lifespan_app(events)
+    app.include_router(APIRouter(lifespan=router_lifespan))
+    configure(app=app)
+
+    async def both(request: Request) -> tuple[str, str]:
+        return request.state.pool, request.state.cache
+
+    @with_fastapi_lifecycle
+    @with_fastapi_depends
+    async def job(*, s: Annotated[tuple[str, str], Depends(both)]) -> tuple[str, str]:
+        return s
+
+    assert await job() == ("the-pool", "the-cache")
+    assert events == ["startup", "router:startup", "router:shutdown", "shutdown"]
+
+
+async def test_sync_body_runs_inside_the_lifespan(events: Any) -> None:
+    app = lifespan_app(events)
+
+    @with_fastapi_lifecycle(app=app)
+    def job() -> str:
+        events.add("sync body")
+        return "ok"
+
+    assert await job() == "ok"
+    assert events == ["startup", "sync body", "shutdown"]
