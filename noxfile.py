@@ -46,12 +46,16 @@ def _sync(session: nox.Session, *groups: str) -> None:
 @nox.session
 @nox.parametrize(("python", "fastapi", "extra"), MATRIX)
 def tests(session: nox.Session, fastapi: str, extra: tuple[str, ...]) -> None:
-    """The test suite on one FastAPI × Python × pydantic cell."""
+    """The test suite on one FastAPI x Python x pydantic cell."""
     _sync(session, "test")
     if fastapi != "locked":
         session.install(f"fastapi=={fastapi}", *extra)
-    session.run("python", "-c", "import fastapi, pydantic, sys; "
-                "print('fastapi', fastapi.__version__, 'pydantic', pydantic.VERSION, sys.version)")
+    session.run(
+        "python",
+        "-c",
+        "import fastapi, pydantic, sys; "
+        "print('fastapi', fastapi.__version__, 'pydantic', pydantic.VERSION, sys.version)",
+    )
     session.run("pytest", *session.posargs)
 
 

@@ -108,7 +108,7 @@ async def test_the_blocks_exception_is_thrown_into_dependencies(
     app: FastAPI, deps: Any, events: Any
 ) -> None:
     db, _ = deps
-    with pytest.raises(ValueError, match="cell failed"):
+    with pytest.raises(ValueError, match="cell failed"):  # noqa: PT012
         async with FastApiDepsStack(app=app) as stack:
             await stack.resolve(db)
             raise ValueError("cell failed")
@@ -181,7 +181,7 @@ async def test_overrides_apply(app: FastAPI) -> None:
         assert await stack.resolve(Annotated[str, Depends(real)]) == "fake"
 
 
-SESSION_RECIPE = '''
+SESSION_RECIPE = """
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -257,7 +257,7 @@ async def test_cache_ping(cache):
 
 async def test_same_instances(db, stack):
     assert await stack.resolve(DbDep) is db
-'''
+"""
 
 
 @pytest.mark.timeout(60)

@@ -101,7 +101,7 @@ async def test_an_exception_raised_during_teardown_reaches_the_caller(app: FastA
 
 async def test_a_dependency_swallowing_the_exception_is_reported(app: FastAPI) -> None:
     async def swallows() -> AsyncIterator[str]:
-        try:
+        try:  # noqa: SIM105 - the mistake under test
             yield "x"
         except Exception:
             pass
@@ -115,9 +115,7 @@ async def test_a_dependency_swallowing_the_exception_is_reported(app: FastAPI) -
     assert isinstance(info.value.__cause__, KeyError)
 
 
-async def test_setup_failure_tears_down_what_was_already_entered(
-    app: FastAPI, events: Any
-) -> None:
+async def test_setup_failure_tears_down_what_was_already_entered(app: FastAPI, events: Any) -> None:
     async def opened() -> AsyncIterator[str]:
         try:
             yield "ok"

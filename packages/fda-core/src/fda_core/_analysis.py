@@ -41,7 +41,7 @@ def describe(call: Any) -> str:
 
 
 def _is_injected(annotation: Any, default: Any) -> bool:
-    if isinstance(default, _INJECTED_MARKERS) or isinstance(default, params.Body):
+    if isinstance(default, (*_INJECTED_MARKERS, params.Body)):
         return True
     base = annotation
     if get_origin(annotation) is Annotated:
@@ -182,6 +182,8 @@ def dependant_for_value(target: Any) -> Dependant:
 
     ``target`` is ``Annotated[T, Depends(...)]``, a dependency callable or a class.
     """
+    annotation: Any
+    default: Any
     if get_origin(target) is Annotated:
         annotation, default = target, inspect.Parameter.empty
         if not any(isinstance(m, params.Depends) for m in get_args(target)[1:]):

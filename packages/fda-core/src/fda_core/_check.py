@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute
-from starlette.routing import Mount
+from fastapi.routing import APIRouter
 
+from fda_core import _compat
 from fda_core._analysis import describe
 from fda_core._decorators import is_async_callable
 
@@ -34,18 +34,17 @@ def _sync_dependencies(dependant: Dependant, path: str) -> Iterator[str]:
         yield from _sync_dependencies(sub, path)
 
 
-def _sync_callables(routes: list[Any], prefix: str = "") -> Iterator[str]:
-    for route in routes:
-        if isinstance(route, (APIRoute, APIWebSocketRoute)):
-            path = prefix + route.path
-            if not _is_async(route.endpoint):
-                yield f"route {describe(route.endpoint)} ({path})"
-            yield from _sync_dependencies(route.dependant, path)
-        elif isinstance(route, Mount):
-            sub_app = route.app
-            router = sub_app.router if isinstance(sub_app, FastAPI) else sub_app
+def _sync_callables(routes: Iterable[Any], prefix: str = "") -> Iterator[str]:
+    for route in _compat.iter_routes(routes, prefix):
+        if route.mounted is not None:
+            router = getattr(route.mounted, "router", route.mounted)
             if isinstance(router, APIRouter):
-                yield from _sync_callables(router.routes, prefix + route.path)
+                yield from _sync_callables(router.routes, route.path)
+            continue
+        if route.endpoint is not None and not _is_async(route.endpoint):
+            yield f"route {describe(route.endpoint)} ({route.path})"
+        if route.dependant is not None:
+            yield from _sync_dependencies(route.dependant, route.path)
 
 
 def check_routes_and_dependencies_are_async(app: FastAPI) -> None:

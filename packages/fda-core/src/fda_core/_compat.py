@@ -8,24 +8,29 @@ FastAPI itself (a signature or an attribute), never from its version number.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+import fastapi._compat as fastapi_compat
 from fastapi import params
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, solve_dependencies
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
 
 __all__ = [
     "DEPENDS_HAS_SCOPE",
+    "RouteInfo",
     "Solved",
     "build_dependant",
     "install_exit_stacks",
+    "iter_routes",
     "solve",
     "validation_error",
 ]
@@ -39,12 +44,10 @@ _SOLVE_TAKES_EMBED_BODY_FIELDS = "embed_body_fields" in _SOLVE_PARAMETERS
 #: 0.121+: ``Depends(scope="function" | "request")``.
 DEPENDS_HAS_SCOPE = "scope" in inspect.signature(params.Depends).parameters
 
-try:  # pydantic-1 era releases wrap errors; newer ones return plain dicts.
-    from fastapi._compat import _normalize_errors as _normalize
-except ImportError:  # pragma: no cover - depends on the FastAPI release
-
-    def _normalize(errors: Sequence[Any]) -> Sequence[Any]:
-        return errors
+# Releases that support pydantic 1 wrap errors and normalize them before raising.
+_normalize: Callable[[Sequence[Any]], Sequence[Any]] = getattr(
+    fastapi_compat, "_normalize_errors", lambda errors: errors
+)
 
 
 # Scope keys that hold FastAPI's per-request exit stacks:
@@ -123,3 +126,33 @@ async def solve(
 def validation_error(errors: Sequence[Any]) -> RequestValidationError:
     """The exception a route raises for these errors."""
     return RequestValidationError(_normalize(errors))
+
+
+class RouteInfo(NamedTuple):
+    """An endpoint with its full path, or a mounted app to look into."""
+
+    path: str
+    endpoint: Callable[..., Any] | None
+    dependant: Dependant | None
+    mounted: Any = None
+
+
+def iter_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[RouteInfo]:
+    """Every endpoint of ``routes``, included routers flattened.
+
+    Up to 0.136 ``include_router`` copies routes into the app; from 0.137 it adds one lazy
+    ``_IncludedRouter`` whose ``effective_route_contexts()`` yields the effective routes.
+    """
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is not None:
+            for context in contexts():
+                original = context.original_route
+                if isinstance(original, Mount):
+                    yield RouteInfo(prefix + context.path, None, None, original.app)
+                elif context.dependant is not None:
+                    yield RouteInfo(prefix + context.path, context.endpoint, context.dependant)
+        elif isinstance(route, (APIRoute, APIWebSocketRoute)):
+            yield RouteInfo(prefix + route.path, route.endpoint, route.dependant)
+        elif isinstance(route, Mount):
+            yield RouteInfo(prefix + route.path, None, None, route.app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, overload
 
@@ -56,7 +56,7 @@ def _depends(
     scope: Mapping[str, Any] | None,
     context: Mapping[str, Any] | None,
     app: FastAPI | None,
-) -> Callable[..., Awaitable[Any]]:
+) -> Callable[..., Coroutine[Any, Any, Any]]:
     reject_generators(func, "with_fastapi_depends")
     injector = Injector(func, scope=scope, context=context, app=app)
     is_async = is_async_callable(func)
@@ -71,12 +71,12 @@ def _depends(
 
 @overload
 def with_fastapi_depends(
-    func: Callable[..., Awaitable[T]],
+    func: Callable[..., Coroutine[Any, Any, T]],
     *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
     app: FastAPI | None = None,
-) -> Callable[..., Awaitable[T]]: ...
+) -> Callable[..., Coroutine[Any, Any, T]]: ...
 @overload
 def with_fastapi_depends(
     func: Callable[..., T],
@@ -84,7 +84,7 @@ def with_fastapi_depends(
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
     app: FastAPI | None = None,
-) -> Callable[..., Awaitable[T]]: ...
+) -> Callable[..., Coroutine[Any, Any, T]]: ...
 @overload
 def with_fastapi_depends(
     func: None = None,
@@ -92,7 +92,7 @@ def with_fastapi_depends(
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
     app: FastAPI | None = None,
-) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., Awaitable[T]]]: ...
+) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., Coroutine[Any, Any, T]]]: ...
 def with_fastapi_depends(
     func: Callable[..., Any] | None = None,
     *,
@@ -200,7 +200,9 @@ def aiter_with_fastapi_depends(
     return _aiter(func, scope, context, app)
 
 
-def _lifecycle(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Awaitable[Any]]:
+def _lifecycle(
+    func: Callable[..., Any], app: FastAPI | None
+) -> Callable[..., Coroutine[Any, Any, Any]]:
     reject_generators(func, "with_fastapi_lifecycle")
     is_async = is_async_callable(func)
 
@@ -214,16 +216,16 @@ def _lifecycle(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., A
 
 @overload
 def with_fastapi_lifecycle(
-    func: Callable[..., Awaitable[T]], *, app: FastAPI | None = None
-) -> Callable[..., Awaitable[T]]: ...
+    func: Callable[..., Coroutine[Any, Any, T]], *, app: FastAPI | None = None
+) -> Callable[..., Coroutine[Any, Any, T]]: ...
 @overload
 def with_fastapi_lifecycle(
     func: Callable[..., T], *, app: FastAPI | None = None
-) -> Callable[..., Awaitable[T]]: ...
+) -> Callable[..., Coroutine[Any, Any, T]]: ...
 @overload
 def with_fastapi_lifecycle(
     func: None = None, *, app: FastAPI | None = None
-) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., Awaitable[T]]]: ...
+) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., Coroutine[Any, Any, T]]]: ...
 def with_fastapi_lifecycle(
     func: Callable[..., Any] | None = None, *, app: FastAPI | None = None
 ) -> Any:

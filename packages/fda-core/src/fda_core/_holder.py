@@ -162,10 +162,10 @@ class TaskHeld(Generic[T]):
             finally:
                 self._current = None
         self._fail_queued()
-        exc = pending.exc
-        if exc is None:
+        thrown = pending.exc
+        if thrown is None:
             return bool(await self._context.__aexit__(None, None, None))
-        return bool(await self._context.__aexit__(type(exc), exc, exc.__traceback__))
+        return bool(await self._context.__aexit__(type(thrown), thrown, thrown.__traceback__))
 
     def _fail_queued(self) -> None:
         assert self._queue is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -38,12 +39,10 @@ class Injector:
         self.context = dict(context) if context else None
         self.app = app
         self._analysis: Analysis | None = None
-        try:
+        # Forward references may resolve only once their module is complete; a real
+        # problem is raised again, with its message, on the first call.
+        with contextlib.suppress(Exception):
             self._analysis = analyse(func, strict=True)
-        except Exception:
-            # Forward references may resolve only once their module is complete; a real
-            # problem is raised again, with its message, on the first call.
-            pass
 
     @property
     def analysis(self) -> Analysis:
@@ -57,7 +56,9 @@ class Injector:
         if self._analysis is None:
             return signature
         return signature.replace(
-            parameters=[p for p in self._analysis.parameters if p.name not in self._analysis.injected]
+            parameters=[
+                p for p in self._analysis.parameters if p.name not in self._analysis.injected
+            ]
         )
 
     def wraps(self, wrapper: Callable[..., Any]) -> None:

@@ -44,9 +44,7 @@ def _default_scope() -> dict[str, Any]:
 
 
 def _normalize_headers(headers: Any) -> list[tuple[bytes, bytes]]:
-    items: Iterable[tuple[Any, Any]] = (
-        headers.items() if isinstance(headers, Mapping) else headers
-    )
+    items: Iterable[tuple[Any, Any]] = headers.items() if isinstance(headers, Mapping) else headers
     normalized = []
     for name, value in items:
         raw_name = name.encode("latin-1") if isinstance(name, str) else bytes(name)
