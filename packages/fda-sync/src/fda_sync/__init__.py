@@ -1,11 +1,28 @@
 """The sync API of fastapi-depends-anywhere: call dependency-injected code from sync code.
 
-The daemon-loop bridge and the sync decorators are being built; this distribution
-currently only reserves the import package.
+Celery tasks, Django views, CLI scripts: every decorator returns a plain sync callable, for
+``def`` and ``async def`` functions alike. Dependencies resolve on one daemon event loop
+per process (the bridge); a ``def`` body runs in the caller's thread.
 """
 
 from importlib.metadata import version as _version
 
+from fda_sync._bridge import BridgeError
+from fda_sync._decorators import with_fastapi_depends, with_fastapi_lifecycle
+from fda_sync._iter import iter_with_fastapi_depends
+from fda_sync._resolve import resolve_fastapi_depends
+from fda_sync._runnify import runnify_with_fastapi_depends
+from fda_sync._stack import FastApiDepsStack
+
 __version__ = _version("fda-sync")
 
-__all__ = ["__version__"]
+__all__ = [
+    "BridgeError",
+    "FastApiDepsStack",
+    "__version__",
+    "iter_with_fastapi_depends",
+    "resolve_fastapi_depends",
+    "runnify_with_fastapi_depends",
+    "with_fastapi_depends",
+    "with_fastapi_lifecycle",
+]

@@ -1,0 +1,489 @@
+"""The bridge: one asyncio loop per process, in a daemon thread, serving blocking callers.
+
+Every sync call hands a coroutine *factory* to the loop (the coroutine is created on the
+loop thread) and blocks on a plain lock until the loop settles the call. The design rules
+of RELIABILITY.md are implemented here and nowhere else:
+
+- one loop per process, started lazily under a lock, found without loop policies;
+- fork safety: a child forgets the parent's loop (``os.register_at_fork`` plus a PID check)
+  and starts its own on first use;
+- no deadlocks: a blocking call from the bridge loop itself, or from any thread running an
+  event loop, fails at once with an error that points to the async API;
+- cancellation: if the waiting caller is interrupted (``KeyboardInterrupt``, a signal
+  handler's timeout, any ``BaseException``), the call's task is cancelled and its teardown
+  awaited, bounded, before the interrupt propagates;
+- ``BaseException``s raised by user code never escape a task, so they cannot stop the loop;
+  if the loop thread dies anyway, every pending and future call fails fast with the cause;
+- at interpreter exit, in-flight calls get a grace period, abandoned generators and held
+  dependencies are torn down, then the loop is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import contextvars
+import inspect
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, TypeVar, cast
+
+__all__ = [
+    "BridgeClosedError",
+    "BridgeDeadError",
+    "BridgeError",
+    "Carried",
+    "LoopState",
+    "get_bridge",
+]
+
+T = TypeVar("T")
+
+#: How long an interrupted caller waits for the cancelled call's teardown.
+CANCEL_GRACE = 5.0
+#: At exit: how long calls someone is waiting for may keep running before being cancelled.
+EXIT_GRACE = 2.0
+#: At exit: how long cancelled work may take to tear down.
+EXIT_TEARDOWN_TIMEOUT = 5.0
+
+_THREAD_NAME = "fda-sync-bridge"
+
+
+class BridgeError(RuntimeError):
+    """The sync API cannot run this call (wrong thread, closed or dead bridge)."""
+
+
+class BridgeClosedError(BridgeError):
+    """The bridge was shut down (interpreter exit): no more sync calls in this process."""
+
+
+class BridgeDeadError(BridgeError):
+    """The bridge loop's thread died; its cause is chained."""
+
+
+class Carried(Exception):
+    """A ``BaseException`` from user code, carried out of a task so it cannot stop the loop.
+
+    Unwrapped by the bridge: the caller gets the original, with its traceback.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(original)
+        self.original = original
+
+
+class _Call:
+    """One blocking call: its factory, its task on the loop, and how it ended."""
+
+    __slots__ = ("done", "error", "factory", "result", "settled", "task")
+
+    def __init__(self, factory: Callable[[], Awaitable[Any]]) -> None:
+        self.factory = factory
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.task: asyncio.Task[None] | None = None
+        self.settled = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
+        """Release the waiting caller. Only ever called on the loop thread."""
+        if self.settled:
+            return
+        self.settled = True
+        self.result = result
+        self.error = error
+        self.done.release()
+
+
+class LoopState:
+    """One running bridge loop: what a process started, and what a fork child forgets."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pid = os.getpid()
+        self.thread: threading.Thread | None = None
+        self.pending: set[_Call] = set()
+        #: False once the bridge stops accepting calls (closing, closed or dead).
+        self.usable = True
+        self.closing = False
+        self.closed = False
+        self.cause: BaseException | None = None
+        self.stop: asyncio.Future[None] = loop.create_future()
+
+    def failure(self) -> BridgeError:
+        """A fresh error for a call this loop can no longer serve."""
+        if self.cause is not None:
+            error: BridgeError = BridgeDeadError(
+                "The fda-sync bridge loop died, so sync calls cannot run in this process "
+                f"any more. Cause: {self.cause!r}"
+            )
+            error.__cause__ = self.cause
+            return error
+        return _closed_error()
+
+
+def _closed_error() -> BridgeClosedError:
+    return BridgeClosedError(
+        "The fda-sync bridge is shut down (the interpreter is exiting): sync calls "
+        "cannot run any more in this process."
+    )
+
+
+def _running_loop_error(running: asyncio.AbstractEventLoop, own: bool) -> BridgeError:
+    if own:
+        return BridgeError(
+            "A blocking fastapi_depends_anywhere.sync call was made on the bridge's own "
+            "event loop (a dependency or an async body called a sync-decorated function, "
+            "a sync FastApiDepsStack, ...). Waiting here would deadlock. In async code, "
+            "use the async API: `await` the function decorated with "
+            "fastapi_depends_anywhere.with_fastapi_depends, or `await stack.resolve(...)`."
+        )
+    return BridgeError(
+        f"A blocking fastapi_depends_anywhere.sync call was made from a thread that runs "
+        f"an asyncio event loop ({running!r}); waiting here would freeze that loop. From "
+        "async code, use the async API (`await` a function decorated with "
+        "fastapi_depends_anywhere.with_fastapi_depends, `async with FastApiDepsStack()`), "
+        "or run the sync function in a worker thread: "
+        "`await asyncio.to_thread(func, *args)`."
+    )
+
+
+class Bridge:
+    """Blocking access to one event loop in a daemon thread, for the whole process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: LoopState | None = None
+        self._shut_down = False
+        self._generators: weakref.WeakSet[Generator[Any, Any, Any]] = weakref.WeakSet()
+        _bridges.add(self)
+
+    # -- the loop's life ------------------------------------------------------------
+
+    def state(self) -> LoopState:
+        """The usable loop of this process, started if needed."""
+        state = self._state
+        if state is not None and state.usable and state.pid == os.getpid():
+            return state
+        with self._lock:
+            state = self._state
+            if state is not None and state.pid != os.getpid():
+                self._forget()
+                state = None
+            if state is None:
+                if self._shut_down:
+                    raise _closed_error()
+                state = self._state = self._start()
+            if not state.usable:
+                raise state.failure()
+            return state
+
+    def started(self) -> bool:
+        """Whether this process has a bridge loop (without starting one)."""
+        state = self._state
+        return state is not None and state.pid == os.getpid()
+
+    def _start(self) -> LoopState:
+        if sys.is_finalizing():
+            raise _closed_error()
+        state = LoopState(asyncio.new_event_loop())
+        thread = threading.Thread(
+            target=self._serve_thread, args=(state,), name=_THREAD_NAME, daemon=True
+        )
+        state.thread = thread
+        thread.start()
+        return state
+
+    def _forget(self) -> None:
+        """Drop a parent process's loop (called in a fork child). Never touch it again."""
+        if self._state is not None:
+            _forgotten.append(self._state)  # no __del__ of a loop another process runs
+        self._state = None
+        self._lock = threading.Lock()
+        self._shut_down = False
+        self._generators = weakref.WeakSet()  # the parent's: left to the garbage collector
+
+    def _serve_thread(self, state: LoopState) -> None:
+        loop = state.loop
+        cause: BaseException | None = None
+        try:
+            serving = loop.create_task(self._serve(state))
+            while True:
+                try:
+                    loop.run_until_complete(serving)
+                    break
+                except (KeyboardInterrupt, SystemExit) as exc:
+                    # A task of user code raised it (a thread would just end): report
+                    # it and keep serving the other calls.
+                    loop.call_exception_handler(
+                        {
+                            "message": "fda-sync bridge: a task raised "
+                            f"{type(exc).__name__}; the bridge loop keeps running",
+                            "exception": exc,
+                        }
+                    )
+        except BaseException as exc:  # the loop cannot go on (stopped, broken selector)
+            cause = exc
+        finally:
+            self._finish(state, cause)
+
+    async def _serve(self, state: LoopState) -> None:
+        # run_until_complete() makes this the loop's root task: anyio keeps its worker
+        # threads (FastAPI's def dependencies) alive across calls instead of per call.
+        await state.stop
+        await self._drain(state)
+
+    async def _drain(self, state: LoopState) -> None:
+        """Shut down: grace for awaited calls, close async generators, cancel the rest."""
+        current = asyncio.current_task()
+        awaited = {c.task for c in list(state.pending) if c.task is not None}
+        if awaited:
+            _, still = await asyncio.wait(awaited, timeout=EXIT_GRACE)
+            await _cancel_and_wait(still)
+        await state.loop.shutdown_asyncgens()
+        await _cancel_and_wait({t for t in asyncio.all_tasks() if t is not current})
+
+    def _finish(self, state: LoopState, cause: BaseException | None) -> None:
+        loop = state.loop
+        if cause is None and not state.closing:
+            cause = BridgeError("the bridge loop stopped unexpectedly")
+        state.cause = cause
+        state.usable = False
+        state.closed = True
+        for call in list(state.pending):
+            call.settle(error=_FAILED)
+        if cause is None:  # orderly shutdown: close the loop
+            try:
+                if not _at_exit:
+                    loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                loop.close()
+
+    def shutdown(self) -> None:
+        """Stop the loop: grace for in-flight calls, teardown of what is still held, close.
+
+        Registered with ``atexit``; safe to call when the bridge was never used.
+        """
+        with self._lock:
+            state = self._state
+            if state is None or state.pid != os.getpid() or state.closing:
+                return
+            state.closing = True
+        if sys.is_finalizing() or state.closed:
+            state.usable = False
+            return
+        try:
+            if asyncio._get_running_loop() is state.loop:
+                raise BridgeError("Bridge.shutdown() cannot be called on the bridge loop")
+            # Generators still suspended are closed while calls are still accepted:
+            # their teardown goes through the bridge like any call.
+            for generator in list(self._generators):
+                _close_quietly(generator)
+        finally:
+            state.usable = False
+            self._shut_down = True
+        try:
+            state.loop.call_soon_threadsafe(_set_result, state.stop)
+        except RuntimeError:  # closed meanwhile
+            return
+        assert state.thread is not None
+        state.thread.join(EXIT_GRACE + 2 * EXIT_TEARDOWN_TIMEOUT)
+
+    # -- calls ------------------------------------------------------------------------
+
+    def run(
+        self,
+        factory: Callable[[], Awaitable[T]],
+        *,
+        shield: bool = False,
+        owner: LoopState | None = None,
+    ) -> T:
+        """Run ``factory()`` on the loop and block until it is done; return or raise.
+
+        ``factory`` is called on the loop thread. ``shield``: if the waiting caller is
+        interrupted, let the work finish (bounded) instead of cancelling it: for teardown.
+        ``owner``: the call must run on that loop (what it touches belongs to it).
+        """
+        running = asyncio._get_running_loop()
+        state = self._state
+        if state is None or not state.usable or state.pid != os.getpid():
+            state = self.state()
+        if running is not None:
+            raise _running_loop_error(running, own=running is state.loop)
+        if owner is not None and owner is not state:
+            raise _foreign_owner_error(owner)
+        call = _Call(factory)
+        pending = state.pending
+        pending.add(call)
+        try:
+            if not state.usable:
+                raise state.failure()
+            try:
+                state.loop.call_soon_threadsafe(
+                    self._begin, state, call, context=contextvars.copy_context()
+                )
+            except RuntimeError:  # the loop was closed meanwhile
+                raise state.failure() from None
+            try:
+                call.done.acquire()
+            except BaseException:
+                if not shield:
+                    _call_soon_quietly(state.loop, self._cancel, call)
+                call.done.acquire(timeout=CANCEL_GRACE)
+                raise
+        finally:
+            pending.discard(call)
+        error = call.error
+        if error is not None:
+            call.error = None
+            if error is _FAILED:
+                raise state.failure()
+            if isinstance(error, Carried):
+                error = error.original
+            try:
+                raise error
+            finally:
+                del error
+        return call.result  # type: ignore[no-any-return]
+
+    def _begin(self, state: LoopState, call: _Call) -> None:
+        if call.settled:  # cancelled before it started
+            return
+        coro = self._execute(state, call)
+        if sys.version_info >= (3, 11):  # run in the caller's copied context, as it is
+            call.task = state.loop.create_task(coro, context=contextvars.copy_context())
+        else:  # pragma: no cover - the task copies the current context itself
+            call.task = state.loop.create_task(coro)
+
+    @staticmethod
+    async def _execute(state: LoopState, call: _Call) -> None:
+        try:
+            result = await call.factory()
+        except asyncio.CancelledError as exc:
+            call.settle(error=_FAILED if state.closing else exc)
+            raise
+        except BaseException as exc:  # never out of the task: the loop must survive
+            call.settle(error=exc)
+        else:
+            call.settle(result=result)
+
+    @staticmethod
+    def _cancel(call: _Call) -> None:
+        if call.task is None:
+            call.settle(error=asyncio.CancelledError())
+        elif not call.task.done():
+            call.task.cancel()
+
+    # -- for callers that must not block -------------------------------------------------
+
+    def call_soon(self, state: LoopState, factory: Callable[[], Awaitable[Any]]) -> None:
+        """Start ``factory()`` on ``state``'s loop without waiting (teardown from a finalizer).
+
+        Does nothing if that loop can no longer run it: another process's loop, or one
+        that is closed (its shutdown tears down what is still held).
+        """
+        if state.pid != os.getpid() or state.closed:
+            return
+
+        def start() -> None:
+            task = state.loop.create_task(_ignore_result(factory))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+        _call_soon_quietly(state.loop, start)
+
+    def track(self, generator: Generator[Any, Any, Any]) -> None:
+        """Remember a bridged generator, to close it at exit if it is still suspended."""
+        self._generators.add(generator)
+
+
+_FAILED = BridgeError("the bridge could not run this call")  # marker, never raised
+_background: set[asyncio.Task[Any]] = set()
+_bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
+_forgotten: list[LoopState] = []
+_at_exit = False
+
+
+async def _ignore_result(factory: Callable[[], Awaitable[Any]]) -> None:
+    await factory()
+
+
+async def _cancel_and_wait(tasks: set[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=EXIT_TEARDOWN_TIMEOUT)
+
+
+def _set_result(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _call_soon_quietly(
+    loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any
+) -> None:
+    # A closed loop has nothing left to cancel or tear down.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)
+
+
+def _close_quietly(generator: Generator[Any, Any, Any]) -> None:
+    if inspect.getgeneratorstate(generator) != inspect.GEN_SUSPENDED:
+        return
+    try:
+        generator.close()
+    except Exception as exc:  # teardown error of an abandoned generator: report, go on
+        report = _Unraisable(exc, "Exception ignored while closing an abandoned generator")
+        report.object = generator
+        sys.unraisablehook(cast("sys.UnraisableHookArgs", report))
+
+
+class _Unraisable:
+    def __init__(self, exc: BaseException, message: str) -> None:
+        self.exc_type = type(exc)
+        self.exc_value = exc
+        self.exc_traceback = exc.__traceback__
+        self.err_msg = message
+        self.object: object = None
+
+
+def _foreign_owner_error(owner: LoopState) -> BridgeError:
+    if owner.pid != os.getpid():
+        return BridgeError(
+            "This object was opened in another process (before a fork): its dependencies "
+            "belong to that process's event loop. Open a new one in this process."
+        )
+    return BridgeError(
+        "This object was opened on a bridge loop that no longer runs: open a new one."
+    )
+
+
+def _after_fork_in_child() -> None:
+    for bridge in list(_bridges):
+        bridge._forget()
+
+
+def _shutdown_all() -> None:
+    global _at_exit
+    _at_exit = True
+    for bridge in list(_bridges):
+        bridge.shutdown()
+
+
+_default = Bridge()
+
+
+def get_bridge() -> Bridge:
+    """The process's bridge (its loop starts on first use)."""
+    return _default
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_shutdown_all)
