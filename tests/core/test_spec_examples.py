@@ -1,7 +1,7 @@
 """Every async example of SPEC.md, as written, against a small real SQLite database."""
 
 import sqlite3
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -75,7 +75,7 @@ MAILER = Mailer()
 
 
 @pytest.fixture
-def conn() -> sqlite3.Connection:
+def conn() -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     conn.executescript(
         "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT);"
@@ -83,7 +83,8 @@ def conn() -> sqlite3.Connection:
         "INSERT INTO users (name, email) VALUES ('ada', 'ada@example.com');"
         "INSERT INTO logs (message, age_days) VALUES ('old', 90), ('new', 1);"
     )
-    return conn
+    yield conn
+    conn.close()
 
 
 @pytest.fixture
