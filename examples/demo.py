@@ -99,7 +99,7 @@ async def main(*, notes: NotesDep) -> None:
 
     async with FastApiDepsStack(app=app) as stack:  # a notebook-style session
         repository = await stack.resolve(NotesDep)
-        print(f"a FastApiDepsStack resolved {type(repository).__name__}: {repository.count()} notes")
+        print(f"a FastApiDepsStack resolved {type(repository).__name__}: {repository.count()}")
 
 
 if __name__ == "__main__":
