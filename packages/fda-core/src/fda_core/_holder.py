@@ -123,11 +123,8 @@ class TaskHeld(Generic[T]):
         assert self._queue is not None
         try:
             value = await self._context.__aenter__()
-        except BaseException as exc:
+        except BaseException as exc:  # enter() raises it; nothing is left to exit
             _settle(entered, exc)
-            raise
-        if entered.cancelled():  # the caller gave up while we were entering
-            await self._context.__aexit__(None, None, None)
             return False
         entered.set_result(value)
         pending: _Exit
