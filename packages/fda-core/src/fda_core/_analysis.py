@@ -13,7 +13,7 @@ import builtins
 import contextlib
 import inspect
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, get_args, get_origin
 
@@ -25,6 +25,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from fda_core import _compat
+from fda_core._plan import Plan, compile_plan
 
 __all__ = ["Analysis", "analyse", "dependant_for_value", "describe"]
 
@@ -107,6 +108,10 @@ def _reject_body_params(func: Callable[..., Any], dependant: Dependant) -> None:
             )
 
 
+_NOTHING: frozenset[str] = frozenset()
+_MAX_PLANS = 64  # per function: override sets and caller-passed parameters seen
+
+
 @dataclass
 class Analysis:
     """What one decorated function needs, computed on first use and then reused."""
@@ -116,15 +121,23 @@ class Analysis:
     injected: frozenset[str]
     positional: tuple[str, ...]
     _variants: dict[frozenset[str], Dependant] = field(default_factory=dict)
+    _plans: dict[Any, Plan | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._positional_injected = tuple(
+            (index, name) for index, name in enumerate(self.positional) if name in self.injected
+        )
 
     def provided(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> frozenset[str]:
         """The injected parameters the caller passed itself (those win: tests pass fakes)."""
-        names = {name for name in kwargs if name in self.injected}
-        names.update(name for name in self.positional[: len(args)] if name in self.injected)
-        return frozenset(names)
+        if not kwargs and not self._positional_injected:
+            return _NOTHING
+        names = [name for name in kwargs if name in self.injected]
+        names += [name for index, name in self._positional_injected if index < len(args)]
+        return frozenset(names) if names else _NOTHING
 
-    def dependant(self, provided: frozenset[str] = frozenset()) -> Dependant:
+    def dependant(self, provided: frozenset[str] = _NOTHING) -> Dependant:
         """FastAPI's analysis of the injected parameters the caller did not pass."""
         dependant = self._variants.get(provided)
         if dependant is None:
@@ -134,6 +147,26 @@ class Analysis:
                     dependant = self._build(provided)
                     self._variants[provided] = dependant
         return dependant
+
+    def plan(self, provided: frozenset[str], overrides: Mapping[Any, Any]) -> Plan | None:
+        """The compiled plan for this call, or ``None`` when the graph needs the request.
+
+        Plans are cached per set of overrides: one set in ``app.dependency_overrides``
+        compiles once, and changing it compiles again.
+        """
+        key = (provided, tuple(overrides.items())) if overrides else provided
+        try:
+            return self._plans[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable override: compile for this call only
+            return compile_plan(self.dependant(provided), overrides)
+        plan = compile_plan(self.dependant(provided), overrides)
+        with self._lock:
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
 
     def _build(self, provided: frozenset[str]) -> Dependant:
         wanted = [

@@ -11,9 +11,12 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, NamedTuple
 
-import fastapi._compat as fastapi_compat
+import fastapi._compat
+import fastapi.dependencies.models
+import fastapi.dependencies.utils
 from fastapi import params
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, solve_dependencies
@@ -26,14 +29,27 @@ from starlette.routing import Mount
 
 __all__ = [
     "DEPENDS_HAS_SCOPE",
+    "BackgroundTasksClass",
+    "CallKind",
     "RouteInfo",
     "Solved",
     "build_dependant",
+    "cache_key",
+    "call_kind",
     "install_exit_stacks",
+    "is_function_scoped",
     "iter_routes",
+    "oauth_scopes",
+    "override_dependant",
+    "request_bound",
     "solve",
     "validation_error",
 ]
+
+# Typed as Any: what they hold depends on the installed release.
+fastapi_compat: Any = fastapi._compat
+fastapi_models: Any = fastapi.dependencies.models
+fastapi_utils: Any = fastapi.dependencies.utils
 
 _SOLVE_PARAMETERS = inspect.signature(solve_dependencies).parameters
 # 0.106+: yield dependencies are entered on this stack (required, unused from 0.121).
@@ -49,6 +65,11 @@ _normalize: Callable[[Sequence[Any]], Sequence[Any]] = getattr(
     fastapi_compat, "_normalize_errors", lambda errors: errors
 )
 
+
+_GET_DEPENDANT_PARAMETERS = inspect.signature(get_dependant).parameters
+
+#: The class ``solve_dependencies`` instantiates for a ``BackgroundTasks`` parameter.
+BackgroundTasksClass: type[BackgroundTasks] = fastapi_utils.BackgroundTasks
 
 # Scope keys that hold FastAPI's per-request exit stacks:
 # ``fastapi_astack`` is asserted up to 0.105, the other two from 0.121.
@@ -156,3 +177,84 @@ def iter_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[RouteInfo]:
             yield RouteInfo(prefix + route.path, route.endpoint, route.dependant)
         elif isinstance(route, Mount):
             yield RouteInfo(prefix + route.path, None, None, route.app)
+
+
+class CallKind(Enum):
+    """How FastAPI calls a dependency."""
+
+    COROUTINE = "coroutine"
+    THREADPOOL = "threadpool"
+    GENERATOR = "generator"  # a context manager entered in the threadpool
+    ASYNC_GENERATOR = "async generator"
+
+
+def call_kind(dependant: Any) -> CallKind:
+    """Decide as this release's ``solve_dependencies`` decides (partials, wraps...)."""
+    call = dependant.call
+    if hasattr(fastapi_models, "_is_gen_callable"):  # 0.140+: lru-cached functions
+        is_async_gen = fastapi_models._is_async_gen_callable(call)
+        is_gen = fastapi_models._is_gen_callable(call)
+        is_coroutine = fastapi_models._is_coroutine_callable(call)
+    elif hasattr(Dependant, "is_gen_callable"):  # 0.121-0.139: cached properties
+        is_async_gen = dependant.is_async_gen_callable
+        is_gen = dependant.is_gen_callable
+        is_coroutine = dependant.is_coroutine_callable
+    else:  # <= 0.120: functions of the solver module
+        is_async_gen = fastapi_utils.is_async_gen_callable(call)
+        is_gen = fastapi_utils.is_gen_callable(call)
+        is_coroutine = fastapi_utils.is_coroutine_callable(call)
+    if is_async_gen:
+        return CallKind.ASYNC_GENERATOR
+    if is_gen:
+        return CallKind.GENERATOR
+    return CallKind.COROUTINE if is_coroutine else CallKind.THREADPOOL
+
+
+def cache_key(dependant: Any) -> Any:
+    """The key of ``dependant`` in the per-request dependency cache."""
+    if hasattr(fastapi_models, "_get_cache_key"):  # 0.140+
+        return fastapi_models._get_cache_key(dependant=dependant)
+    return dependant.cache_key
+
+
+def oauth_scopes(dependant: Any) -> list[str]:
+    """The security scopes a ``SecurityScopes`` parameter of ``dependant`` receives."""
+    if hasattr(fastapi_models, "_get_oauth_scopes"):  # 0.140+
+        return list(fastapi_models._get_oauth_scopes(dependant=dependant))
+    if hasattr(dependant, "oauth_scopes"):  # 0.123-0.139
+        return list(dependant.oauth_scopes)
+    return list(dependant.security_scopes or [])  # <= 0.122
+
+
+def override_dependant(sub: Any, call: Callable[..., Any]) -> Dependant:
+    """The dependant ``solve_dependencies`` builds for an overridden sub-dependency."""
+    kwargs: dict[str, Any] = {"path": sub.path, "call": call, "name": sub.name}
+    if "security_scopes" in _GET_DEPENDANT_PARAMETERS:  # <= 0.122
+        kwargs["security_scopes"] = sub.security_scopes
+    if "parent_oauth_scopes" in _GET_DEPENDANT_PARAMETERS:  # 0.123+
+        kwargs["parent_oauth_scopes"] = oauth_scopes(sub)
+    if "scope" in _GET_DEPENDANT_PARAMETERS:  # 0.121+
+        kwargs["scope"] = sub.scope
+    if "concurrency" in _GET_DEPENDANT_PARAMETERS:  # 0.163+
+        kwargs["concurrency"] = sub.concurrency
+    return get_dependant(**kwargs)
+
+
+def is_function_scoped(sub: Dependant) -> bool:
+    """``Depends(..., scope="function")``: torn down before request-scoped ones (0.121+)."""
+    return getattr(sub, "scope", None) == "function"
+
+
+def request_bound(dependant: Dependant) -> str | None:
+    """What ``dependant`` itself needs from a request (or a limiter), if anything."""
+    for kind in ("path", "query", "header", "cookie", "body"):
+        fields = getattr(dependant, f"{kind}_params")
+        if fields:
+            return f"{kind} parameter {fields[0].name!r}"
+    for kind in ("request", "websocket", "http_connection", "response"):
+        name = getattr(dependant, f"{kind}_param_name", None)
+        if name:
+            return f"{kind} parameter {name!r}"
+    if getattr(dependant, "concurrency", None) is not None:  # 0.163+ max_concurrency
+        return "max_concurrency"
+    return None

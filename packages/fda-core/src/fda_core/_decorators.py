@@ -61,9 +61,12 @@ def _depends(
     injector = Injector(func, scope=scope, context=context, app=app)
     is_async = is_async_callable(func)
 
+    body: Callable[..., Awaitable[Any]] = (
+        func if is_async else functools.partial(run_in_threadpool, func)
+    )
+
     async def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        async with injector.values(args, kwargs, _scope) as values:
-            return await call_body(func, is_async, *args, **kwargs, **values)
+        return await injector.call(body, args, kwargs, _scope)
 
     injector.wraps(wrapper)
     return wrapper

@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from fda_core._analysis import Analysis, analyse
-from fda_core._config import resolve_app
+from fda_core._config import get_configured_app, get_context_factory, resolve_app
 from fda_core._lifespan import lifespan_state
-from fda_core._resolution import call_context, resolution
+from fda_core._resolution import call_context, call_planned, planned_resolution, resolution
 
 __all__ = ["Injector"]
 
@@ -76,16 +76,36 @@ class Injector:
         """Resolve what the caller did not pass, keep it open for the body, tear down."""
         app = resolve_app(self.app)
         analysis = self.analysis
-        dependant = analysis.dependant(analysis.provided(args, kwargs))
-        async with (
-            call_context(self.context),
-            resolution(
-                dependant,
+        provided = analysis.provided(args, kwargs)
+        plan = analysis.plan(provided, app.dependency_overrides)
+        async with call_context(self.context):
+            if plan is not None:
+                async with planned_resolution(plan) as values:
+                    yield values
+                return
+            async with resolution(
+                analysis.dependant(provided),
                 app=app,
                 overrides_provider=app,
                 static_scope=self.scope,
                 dynamic_scope=call_scope,
                 lifespan_state=lifespan_state(app),
-            ) as values,
-        ):
-            yield values
+            ) as values:
+                yield values
+
+    async def call(
+        self,
+        body: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        call_scope: Mapping[str, Any] | None,
+    ) -> Any:
+        """Resolve, run ``body`` with the values, tear down: the per-call hot path."""
+        app = self.app or get_configured_app()
+        analysis = self._analysis
+        if app is not None and analysis is not None and get_context_factory() is None:
+            plan = analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
+            if plan is not None:
+                return await call_planned(plan, body, args, kwargs)
+        async with self.values(args, kwargs, call_scope) as values:
+            return await body(*args, **kwargs, **values)

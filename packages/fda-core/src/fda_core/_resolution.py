@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -11,13 +11,28 @@ from starlette.requests import Request
 
 from fda_core import _compat
 from fda_core._config import get_context_factory
+from fda_core._plan import Plan, Teardown
 from fda_core._scope import build_scope, receive_no_body
 
-__all__ = ["SwallowedExceptionError", "call_context", "resolution", "solve_into"]
+__all__ = [
+    "SwallowedExceptionError",
+    "call_context",
+    "call_planned",
+    "planned_resolution",
+    "resolution",
+    "solve_into",
+]
 
 
 class SwallowedExceptionError(RuntimeError):
     """A dependency with ``yield`` caught the body's exception and did not re-raise it."""
+
+    def __init__(self, body_error: BaseException) -> None:
+        super().__init__(
+            f"The call raised {body_error!r} and a dependency with `yield` caught it without "
+            "re-raising, so there is no result to return. Re-raise in the dependency's "
+            "`except` block (`raise`), as FastAPI requires."
+        )
 
 
 async def solve_into(
@@ -78,13 +93,46 @@ async def resolution(
             body_error = exc
             raise
     if body_error is not None:
-        raise SwallowedExceptionError(
-            f"The call raised {body_error!r} and a dependency with `yield` caught it without "
-            "re-raising, so there is no result to return. Re-raise in the dependency's "
-            "`except` block (`raise`), as FastAPI requires."
-        ) from body_error
+        raise SwallowedExceptionError(body_error) from body_error
     if solved.background_tasks is not None:
         await solved.background_tasks()
+
+
+async def call_planned(
+    plan: Plan,
+    body: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """``resolution`` + body for a compiled plan, without the context-manager layers."""
+    teardown = Teardown()
+    try:
+        values = await plan.solve(teardown)
+        result = await body(*args, **kwargs, **values)
+    except BaseException as exc:
+        if await teardown.aexit(exc):
+            raise SwallowedExceptionError(exc) from exc
+        raise
+    await teardown.aexit(None)
+    if teardown.background is not None:
+        await teardown.background()
+    return result
+
+
+@asynccontextmanager
+async def planned_resolution(plan: Plan) -> AsyncIterator[dict[str, Any]]:
+    """What ``resolution`` does, for a graph compiled into ``plan``."""
+    teardown = Teardown()
+    try:
+        values = await plan.solve(teardown)
+        yield values
+    except BaseException as exc:
+        if await teardown.aexit(exc):
+            raise SwallowedExceptionError(exc) from exc
+        raise
+    await teardown.aexit(None)
+    if teardown.background is not None:
+        await teardown.background()
 
 
 @asynccontextmanager
