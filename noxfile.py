@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
+import shutil
+from pathlib import Path
 
 import nox
 
@@ -11,12 +14,21 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.download_python = "never"
 nox.options.reuse_existing_virtualenvs = False
-nox.options.sessions = ["lint", "typing", "lock", "tests"]
+# The default set is what CI runs (.ci/run runs `python -m nox`): about 5 minutes on 2 cores.
+nox.options.sessions = ["lint", "typing", "lock", "tests", "wheels", "lowest", "docs"]
 
 # Interpreters are never downloaded: use the ones installed with pyenv, if any.
 for _bin in sorted(glob.glob("/root/.pyenv/versions/3.1[0-9].*/bin"), reverse=True):
     os.environ["PATH"] = f"{_bin}{os.pathsep}{os.environ['PATH']}"
 os.environ["UV_PYTHON_DOWNLOADS"] = "never"
+
+ROOT = Path(__file__).parent
+#: Import name of each distribution, in dependency order.
+PACKAGES = {
+    "fda-core": "fda_core",
+    "fda-sync": "fda_sync",
+    "fastapi-depends-anywhere": "fastapi_depends_anywhere",
+}
 
 # One cell per epoch of FastAPI's dependency internals (see docs/support.md), each
 # Python at least once. "locked" is the newest FastAPI, as pinned in uv.lock.
@@ -69,12 +81,157 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.12")
 def typing(session: nox.Session) -> None:
-    """mypy --strict on the three packages."""
+    """mypy --strict and pyright strict on the packages and tests/typing; verifytypes at 100%."""
     _sync(session, "typing")
     session.run("mypy")
+    session.run("pyright")
+    for package in PACKAGES.values():
+        # --ignoreexternal: FastAPI's and Starlette's own gaps are not this package's.
+        report = session.run(
+            "pyright",
+            "--verifytypes",
+            package,
+            "--ignoreexternal",
+            "--outputjson",
+            silent=True,
+            success_codes=[0, 1],
+        )
+        completeness = json.loads(str(report))["typeCompleteness"]
+        score = completeness["completenessScore"]
+        session.log(f"{package}: type completeness {score:.1%}")
+        if score < 1:
+            session.error(f"{package} is not fully typed:\n{_verifytypes_problems(completeness)}")
+
+
+def _verifytypes_problems(completeness: dict[str, object]) -> str:
+    symbols = completeness.get("symbols", [])
+    assert isinstance(symbols, list)
+    return "\n".join(
+        f"  {symbol['name']}: {diagnostic['message']}"
+        for symbol in symbols
+        for diagnostic in symbol.get("diagnostics", [])
+        if not symbol.get("isTypeKnown", True) or diagnostic.get("severity") == "error"
+    )
 
 
 @nox.session(python=False)
 def lock(session: nox.Session) -> None:
     """uv.lock matches pyproject.toml (never rewritten here)."""
     session.run("uv", "lock", "--check")
+
+
+# --- Install shapes, tested from the built wheels -------------------------------------
+
+#: shape -> (what a user installs, the distribution whose locked dependencies come with it,
+#: its extra). tests/wheels/test_shapes.py holds what must (not) be importable in each.
+SHAPES = {
+    "core": ("fda-core", "fda-core", None),
+    "sync": ("fda-sync", "fda-sync", None),
+    "meta": ("fastapi-depends-anywhere", "fastapi-depends-anywhere", None),
+    "meta-asyncer": ("fastapi-depends-anywhere[asyncer]", "fastapi-depends-anywhere", "asyncer"),
+}
+WHEELS_PYTHON = "3.13"
+
+
+def _workspace_version() -> str:
+    """The one version of the three distributions (tests check they agree)."""
+    for line in (ROOT / "packages/fda-core/pyproject.toml").read_text().splitlines():
+        if line.startswith("version = "):
+            return line.split("=", 1)[1].strip().strip('"')
+    raise RuntimeError("no version in packages/fda-core/pyproject.toml")
+
+
+def _export(session: nox.Session, target: Path, *selection: str) -> Path:
+    """Locked third-party requirements (never the workspace's own packages) into a file."""
+    session.run(
+        "uv",
+        "export",
+        "--frozen",
+        "--no-hashes",
+        "--no-emit-workspace",
+        "--no-default-groups",
+        "--quiet",
+        *selection,
+        f"--output-file={target}",
+        external=True,
+    )
+    return target
+
+
+@nox.session(python=False)
+def wheels(session: nox.Session) -> None:
+    """Build the three wheels; in a fresh venv per install shape, install from them only and
+    run that shape's tests (tests/wheels)."""
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)  # never test yesterday's wheels
+    session.run("uv", "build", "--all-packages", f"--out-dir={dist}", external=True)
+    built = sorted(path.name for path in dist.glob("*.whl"))
+    session.log(f"built: {built}")
+    if len(built) != len(PACKAGES):
+        session.error(f"expected {len(PACKAGES)} wheels in {dist}, got {built}")
+    version = _workspace_version()
+    runner = _export(session, tmp / "runner.txt", "--only-group", "wheels")
+    only = session.posargs or list(SHAPES)
+    for shape in only:
+        requirement, distribution, extra = SHAPES[shape]
+        session.log(f"--- shape {shape}: pip install {requirement!r}")
+        venv = tmp / f"venv-{shape}"
+        shutil.rmtree(venv, ignore_errors=True)
+        session.run("uv", "venv", "--quiet", f"--python={WHEELS_PYTHON}", str(venv), external=True)
+        python = str(venv / "bin" / "python")
+        extras = ["--extra", extra] if extra else []
+        deps = _export(session, tmp / f"deps-{shape}.txt", "--package", distribution, *extras)
+        # Third-party dependencies at their locked versions, then the project from the
+        # built wheels alone: --no-index, so no registry can stand in for them.
+        pip = ("uv", "pip", "install", "--quiet", f"--python={python}")
+        session.run(*pip, "-r", str(deps), "-r", str(runner), external=True)
+        session.run(
+            *pip,
+            "--no-index",
+            f"--find-links={dist}",
+            *(f"--reinstall-package={name}" for name in PACKAGES),
+            requirement,
+            external=True,
+        )
+        session.run("uv", "pip", "freeze", f"--python={python}", external=True)
+        session.run(
+            str(venv / "bin" / "pytest"),
+            "tests/wheels",
+            "-p",
+            "no:cacheprovider",
+            env={"FDA_WHEEL_SHAPE": shape, "FDA_WHEEL_VERSION": version},
+            external=True,
+        )
+
+
+@nox.session(python="3.10")
+def lowest(session: nox.Session) -> None:
+    """The test suite on the declared lower bounds (uv's lowest-direct resolution), in a
+    throwaway venv: uv.lock is never rewritten."""
+    # FastAPI 0.100 predates the pydantic 2 releases it would meet otherwise (it fails on
+    # pydantic-core APIs removed since); pair it with pydantic 1, as the matrix's floor cell.
+    constraints = Path(session.create_tmp()) / "constraints.txt"
+    constraints.write_text("pydantic<2\n")
+    session.install(
+        "--resolution=lowest-direct",
+        f"--constraint={constraints}",
+        *(f"--editable=packages/{name}" for name in PACKAGES if name != "fastapi-depends-anywhere"),
+        "--editable=packages/fastapi-depends-anywhere[asyncer]",
+        "--group=test",
+    )
+    session.run(
+        "python",
+        "-c",
+        "import importlib.metadata as m; print({d: m.version(d) for d in "
+        "('fastapi', 'starlette', 'pydantic', 'asyncer', 'pytest', 'pytest-asyncio', 'httpx')})",
+    )
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.12")
+def docs(session: nox.Session) -> None:
+    """Build the docs site with mkdocs --strict (the examples run in the test suite)."""
+    _sync(session, "docs")
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", f"--site-dir={site}")

@@ -1,0 +1,330 @@
+"""One install shape, tested in a venv made by ``nox -s wheels`` from the built wheels alone.
+
+``FDA_WHEEL_SHAPE`` names the shape, ``FDA_WHEEL_VERSION`` the workspace's version:
+
+- core (``pip install fda-core``): the async API; nothing else of the project, no asyncer.
+- sync (``pip install fda-sync``): the sync API with fda-core pulled in; no meta, no asyncer.
+- meta (``pip install fastapi-depends-anywhere``): everything in SPEC.md but runnify, which
+  raises an ImportError naming the command that installs it.
+- meta-asyncer (``pip install "fastapi-depends-anywhere[asyncer]"``): everything.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, closing
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+from fastapi import Depends, FastAPI, Header, Request
+from packaging.requirements import Requirement
+
+SHAPE = os.environ["FDA_WHEEL_SHAPE"]
+VERSION = os.environ["FDA_WHEEL_VERSION"]
+
+MODULES = {
+    "fda-core": "fda_core",
+    "fda-sync": "fda_sync",
+    "fastapi-depends-anywhere": "fastapi_depends_anywhere",
+    "asyncer": "asyncer",
+}
+PRESENT = {
+    "core": {"fda-core"},
+    "sync": {"fda-core", "fda-sync"},
+    "meta": {"fda-core", "fda-sync", "fastapi-depends-anywhere"},
+    "meta-asyncer": {"fda-core", "fda-sync", "fastapi-depends-anywhere", "asyncer"},
+}[SHAPE]
+OURS = [name for name in MODULES if name != "asyncer"]
+HAS_META = "fastapi-depends-anywhere" in PRESENT
+HAS_SYNC = "fda-sync" in PRESENT
+HAS_ASYNCER = "asyncer" in PRESENT
+
+#: SPEC.md's API reference, by the module it says to import from.
+SPEC_API = {
+    "fastapi_depends_anywhere": [
+        "FastApiDepsStack",
+        "aiter_with_fastapi_depends",
+        "check_routes_and_dependencies_are_async",
+        "configure",
+        "get_app",
+        "reset_config",
+        "resolve_fastapi_depends",
+        "runnify_with_fastapi_depends",
+        "with_fastapi_depends",
+        "with_fastapi_lifecycle",
+    ],
+    "fastapi_depends_anywhere.sync": [
+        "FastApiDepsStack",
+        "iter_with_fastapi_depends",
+        "resolve_fastapi_depends",
+        "runnify_with_fastapi_depends",
+        "with_fastapi_depends",
+        "with_fastapi_lifecycle",
+    ],
+    "fastapi_depends_anywhere.sync.runners": ["runnify_with_fastapi_depends"],
+}
+MISSING_ASYNCER = 'pip install "fastapi-depends-anywhere[asyncer]"'
+
+
+# --- What is installed, and from where ------------------------------------------------
+
+
+@pytest.mark.parametrize("distribution", list(MODULES))
+def test_exactly_the_shapes_distributions_are_importable(distribution: str) -> None:
+    module = MODULES[distribution]
+    if distribution not in PRESENT:
+        assert importlib.util.find_spec(module) is None
+        with pytest.raises(importlib.metadata.PackageNotFoundError):
+            importlib.metadata.distribution(distribution)
+        return
+    imported = importlib.import_module(module)
+    assert imported.__file__ is not None
+    # From the venv's site-packages, not from the workspace's source folders.
+    assert Path(imported.__file__).resolve().is_relative_to(Path(sys.prefix).resolve())
+    if distribution in OURS:
+        assert importlib.metadata.version(distribution) == VERSION
+        assert imported.__version__ == VERSION
+        direct_url = importlib.metadata.distribution(distribution).read_text("direct_url.json")
+        if direct_url is not None:
+            assert not json.loads(direct_url).get("dir_info", {}).get("editable")
+
+
+@pytest.mark.parametrize("distribution", sorted(PRESENT & set(OURS)))
+def test_pins_between_the_distributions_are_exact_and_in_lockstep(distribution: str) -> None:
+    siblings = [
+        Requirement(line)
+        for line in importlib.metadata.requires(distribution) or []
+        if Requirement(line).name in OURS
+    ]
+    expected = {"fda-core": 0, "fda-sync": 1, "fastapi-depends-anywhere": 3}[distribution]
+    assert len(siblings) == expected  # the meta: fda-core, fda-sync, fda-core[asyncer]
+    for requirement in siblings:
+        assert str(requirement.specifier) == f"=={VERSION}", requirement
+        assert importlib.metadata.version(requirement.name) == VERSION
+
+
+# --- A real app: a SQLite file, a lifespan, a yield dependency, a header ----------------
+
+
+class App:
+    def __init__(self, path: Path) -> None:
+        self.events: list[str] = []
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("CREATE TABLE notes (text TEXT NOT NULL)")
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+            self.events.append("startup")
+            yield {"greeting": "hello"}
+            self.events.append("shutdown")
+
+        self.app = FastAPI(lifespan=lifespan)
+        self.app.state.path = path
+
+        @self.app.get("/notes")
+        def list_notes(db: DbDep) -> list[str]:  # a def route, for the async check
+            return notes(db)
+
+
+def get_db(request: Request) -> Iterator[sqlite3.Connection]:
+    """One transaction per call: committed on success, rolled back on error."""
+    conn = sqlite3.connect(request.app.state.path, check_same_thread=False)
+    try:
+        yield conn
+    except Exception:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()
+    finally:
+        conn.close()
+
+
+async def get_user(x_user: Annotated[str, Header()]) -> str:
+    return x_user
+
+
+async def get_greeting(request: Request) -> str:
+    return str(request.state.greeting)
+
+
+DbDep = Annotated[sqlite3.Connection, Depends(get_db)]
+UserDep = Annotated[str, Depends(get_user)]
+GreetingDep = Annotated[str, Depends(get_greeting)]
+
+
+def notes(db: sqlite3.Connection) -> list[str]:
+    return [text for (text,) in db.execute("SELECT text FROM notes ORDER BY rowid")]
+
+
+def saved(app: App) -> list[str]:
+    with closing(sqlite3.connect(app.app.state.path)) as conn:
+        return notes(conn)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> App:
+    return App(tmp_path / "notes.sqlite3")
+
+
+# --- The async API --------------------------------------------------------------------
+
+ASYNC_MODULES = ["fda_core"] + (["fastapi_depends_anywhere"] if HAS_META else [])
+
+
+@pytest.mark.parametrize("module", ASYNC_MODULES)
+async def test_the_async_api_works(module: str, app: App) -> None:
+    api = importlib.import_module(module)
+    api.configure(app=app.app)
+    assert api.get_app() is app.app
+
+    @api.with_fastapi_depends
+    async def add(text: str, *, db: DbDep, user: UserDep) -> int:
+        db.execute("INSERT INTO notes VALUES (?)", (f"{user}: {text}",))
+        return len(notes(db))
+
+    assert await add("one", _scope={"headers": {"x-user": "ann"}}) == 1
+
+    @api.with_fastapi_depends
+    async def fail(*, db: DbDep) -> None:
+        db.execute("INSERT INTO notes VALUES ('never saved')")
+        raise LookupError("after an insert")
+
+    with pytest.raises(LookupError):
+        await fail()
+    assert saved(app) == ["ann: one"]
+
+    @api.aiter_with_fastapi_depends
+    async def stream(*, db: DbDep) -> AsyncIterator[str]:
+        for text in notes(db):
+            yield text
+
+    assert [text async for text in stream()] == ["ann: one"]
+
+    async def greeting(*, greeting: GreetingDep) -> str:
+        return greeting
+
+    @api.with_fastapi_lifecycle
+    async def greet() -> str:
+        return str(await api.with_fastapi_depends(greeting)())
+
+    assert await greet() == "hello"
+    assert app.events == ["startup", "shutdown"]
+
+    async with api.FastApiDepsStack(app=app.app) as stack:
+        db = await stack.resolve(DbDep)
+        db.execute("INSERT INTO notes VALUES ('from a stack')")
+        assert await stack.resolve(GreetingDep) == "hello"
+    assert saved(app) == ["ann: one", "from a stack"]
+
+    async def needs(*, db: DbDep, user: UserDep) -> None: ...
+
+    async with api.resolve_fastapi_depends(needs, scope={"headers": {"x-user": "bob"}}) as kwargs:
+        assert sorted(kwargs) == ["db", "user"]
+        assert kwargs["user"] == "bob"
+
+    with pytest.raises(RuntimeError, match="list_notes"):
+        api.check_routes_and_dependencies_are_async(app.app)
+
+    api.reset_config()
+    with pytest.raises(RuntimeError, match="configure"):
+        api.get_app()
+
+
+@pytest.mark.parametrize("module", ASYNC_MODULES)
+def test_runnify_needs_the_asyncer_extra(module: str, app: App) -> None:
+    api = importlib.import_module(module)
+
+    async def report(*, db: DbDep, greeting: GreetingDep) -> str:
+        db.execute("INSERT INTO notes VALUES ('from a script')")
+        return greeting
+
+    if not HAS_ASYNCER:
+        with pytest.raises(ImportError, match=MISSING_ASYNCER.replace("[", r"\[")):
+            api.runnify_with_fastapi_depends(report, app=app.app)
+        return
+    assert api.runnify_with_fastapi_depends(report, app=app.app)() == "hello"
+    assert app.events == ["startup", "shutdown"]
+    assert saved(app) == ["from a script"]
+
+
+# --- The sync API ---------------------------------------------------------------------
+
+SYNC_MODULES = (["fda_sync"] if HAS_SYNC else []) + (
+    ["fastapi_depends_anywhere.sync"] if HAS_META else []
+)
+
+
+@pytest.mark.skipif(not HAS_SYNC, reason="this shape has no sync API (checked above)")
+@pytest.mark.parametrize("module", SYNC_MODULES)
+def test_the_sync_api_works(module: str, app: App) -> None:
+    api = importlib.import_module(module)
+    runners = importlib.import_module(f"{module}.runners")
+    top = importlib.import_module("fda_core" if module == "fda_sync" else module.split(".")[0])
+    top.configure(app=app.app)
+
+    @api.with_fastapi_depends
+    def add(text: str, *, db: DbDep, user: UserDep) -> int:
+        db.execute("INSERT INTO notes VALUES (?)", (f"{user}: {text}",))
+        return len(notes(db))
+
+    @api.with_fastapi_depends
+    async def add_async(text: str, *, db: DbDep) -> int:
+        db.execute("INSERT INTO notes VALUES (?)", (text,))
+        return len(notes(db))
+
+    assert add("one", _scope={"headers": {"x-user": "ann"}}) == 1
+    assert add_async("two") == 2
+
+    @api.iter_with_fastapi_depends
+    def stream(*, db: DbDep) -> Iterator[str]:
+        yield from notes(db)
+
+    assert list(stream()) == ["ann: one", "two"]
+
+    @api.with_fastapi_lifecycle
+    def in_lifespan() -> list[str]:
+        return list(app.events)
+
+    assert in_lifespan() == ["startup"]
+
+    @runners.runnify_with_fastapi_depends
+    def script(*, db: DbDep, greeting: GreetingDep) -> str:
+        db.execute("INSERT INTO notes VALUES ('from a script')")
+        return greeting
+
+    assert script() == "hello"
+    assert api.runnify_with_fastapi_depends is runners.runnify_with_fastapi_depends
+    assert app.events == ["startup", "shutdown", "startup", "shutdown"]
+
+    with api.FastApiDepsStack(app=app.app) as stack:
+        db = stack.resolve(DbDep)
+        db.execute("INSERT INTO notes VALUES ('from a stack')")
+        assert stack.resolve(GreetingDep) == "hello"
+
+    def needs(*, db: DbDep, user: UserDep) -> None: ...
+
+    with api.resolve_fastapi_depends(needs, scope={"headers": {"x-user": "bob"}}) as kwargs:
+        assert kwargs["user"] == "bob"
+
+    assert saved(app) == ["ann: one", "two", "from a script", "from a stack"]
+
+
+# --- The documented API of the meta-package -------------------------------------------
+
+
+@pytest.mark.skipif(not HAS_META, reason="this shape has no meta-package (checked above)")
+@pytest.mark.parametrize("module", list(SPEC_API))
+def test_every_name_of_the_spec_is_where_the_spec_says(module: str) -> None:
+    imported = importlib.import_module(module)
+    for name in SPEC_API[module]:
+        assert callable(getattr(imported, name)), name
+        assert name in imported.__all__
