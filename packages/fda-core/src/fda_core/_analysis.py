@@ -120,8 +120,10 @@ class Analysis:
     parameters: tuple[inspect.Parameter, ...]
     injected: frozenset[str]
     positional: tuple[str, ...]
-    _variants: dict[frozenset[str], Dependant] = field(default_factory=dict)
-    _plans: dict[Any, Plan | None] = field(default_factory=dict)
+    _variants: dict[frozenset[str], Dependant] = field(
+        default_factory=dict[frozenset[str], Dependant]
+    )
+    _plans: dict[Any, Plan | None] = field(default_factory=dict[Any, "Plan | None"])
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequen
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import fastapi._compat
 import fastapi.dependencies.models
@@ -129,9 +129,11 @@ async def solve(
         kwargs["async_exit_stack"] = exit_stack
     if _SOLVE_TAKES_EMBED_BODY_FIELDS:
         kwargs["embed_body_fields"] = False
-    result = await solve_dependencies(**kwargs)
+    result: Any = await solve_dependencies(**kwargs)  # a tuple or a SolvedDependency
     if isinstance(result, tuple):  # < 0.112.3
-        values, errors, background_tasks, response, cache = result
+        values, errors, background_tasks, response, cache = cast(
+            "tuple[Any, Any, Any, Any, Any]", result
+        )
     else:
         values = result.values
         errors = result.errors

@@ -40,7 +40,7 @@ def configure(
     context_factory: ContextFactory | None = None,
 ) -> None:
     """Set the app (and optional context factory) used when none is passed explicitly."""
-    if app is not None and not isinstance(app, FastAPI):
+    if app is not None and not isinstance(app, FastAPI):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"configure(app=...) expects a FastAPI instance, got {app!r}")
     with _lock:
         _config.app = app

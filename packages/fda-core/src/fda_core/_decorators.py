@@ -6,7 +6,7 @@ import functools
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -22,10 +22,30 @@ __all__ = ["aiter_with_fastapi_depends", "with_fastapi_depends", "with_fastapi_l
 T = TypeVar("T")
 
 
+class AsyncDecorator(Protocol):
+    """What ``@with_fastapi_depends(...)`` or ``@with_fastapi_lifecycle(...)`` with options
+    returns: a decorator, generic in the decorated function's return type."""
+
+    @overload
+    def __call__(
+        self, func: Callable[..., Coroutine[Any, Any, T]], /
+    ) -> Callable[..., Coroutine[Any, Any, T]]: ...
+    @overload
+    def __call__(self, func: Callable[..., T], /) -> Callable[..., Coroutine[Any, Any, T]]: ...
+
+
+class AsyncGeneratorDecorator(Protocol):
+    """What ``@aiter_with_fastapi_depends(...)`` with options returns."""
+
+    def __call__(
+        self, func: Callable[..., AsyncIterator[T]], /
+    ) -> Callable[..., AsyncGenerator[T, None]]: ...
+
+
 def is_async_callable(func: Callable[..., Any]) -> bool:
     """Whether calling ``func`` returns an awaitable (partials and callable objects too)."""
     while hasattr(func, "func"):  # functools.partial
-        func = func.func
+        func = func.func  # pyright: ignore[reportFunctionMemberAccess]
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
         getattr(func, "__call__", None)  # noqa: B004 - the method, not callability
     )
@@ -95,7 +115,7 @@ def with_fastapi_depends(
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
     app: FastAPI | None = None,
-) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., Coroutine[Any, Any, T]]]: ...
+) -> AsyncDecorator: ...
 def with_fastapi_depends(
     func: Callable[..., Any] | None = None,
     *,
@@ -111,7 +131,11 @@ def with_fastapi_depends(
     (e.g. ``request.scope``) to carry a request's headers into the dependencies.
     """
     if func is None:
-        return lambda f: _depends(f, scope, context, app)
+
+        def decorate(f: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+            return _depends(f, scope, context, app)
+
+        return decorate
     return _depends(func, scope, context, app)
 
 
@@ -121,7 +145,7 @@ async def _generator_with_dependencies(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
-) -> AsyncIterator[AsyncIterator[Any]]:
+) -> AsyncGenerator[AsyncIterator[Any], None]:
     async with injector.values(args, kwargs, call_scope) as values:
         generator = injector.func(*args, **kwargs, **values)
         try:
@@ -186,7 +210,7 @@ def aiter_with_fastapi_depends(
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
     app: FastAPI | None = None,
-) -> Callable[[Callable[..., AsyncIterator[T]]], Callable[..., AsyncGenerator[T, None]]]: ...
+) -> AsyncGeneratorDecorator: ...
 def aiter_with_fastapi_depends(
     func: Callable[..., AsyncIterator[Any]] | None = None,
     *,
@@ -199,7 +223,13 @@ def aiter_with_fastapi_depends(
     Teardown runs on exhaustion, on ``aclose()`` and when the body raises.
     """
     if func is None:
-        return lambda f: _aiter(f, scope, context, app)
+
+        def decorate(
+            f: Callable[..., AsyncIterator[Any]],
+        ) -> Callable[..., AsyncGenerator[Any, None]]:
+            return _aiter(f, scope, context, app)
+
+        return decorate
     return _aiter(func, scope, context, app)
 
 
@@ -226,9 +256,7 @@ def with_fastapi_lifecycle(
     func: Callable[..., T], *, app: FastAPI | None = None
 ) -> Callable[..., Coroutine[Any, Any, T]]: ...
 @overload
-def with_fastapi_lifecycle(
-    func: None = None, *, app: FastAPI | None = None
-) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., Coroutine[Any, Any, T]]]: ...
+def with_fastapi_lifecycle(func: None = None, *, app: FastAPI | None = None) -> AsyncDecorator: ...
 def with_fastapi_lifecycle(
     func: Callable[..., Any] | None = None, *, app: FastAPI | None = None
 ) -> Any:
@@ -238,5 +266,9 @@ def with_fastapi_lifecycle(
     lifecycle-decorated calls for the same app reuse the running lifespan.
     """
     if func is None:
-        return lambda f: _lifecycle(f, app)
+
+        def decorate(f: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+            return _lifecycle(f, app)
+
+        return decorate
     return _lifecycle(func, app)

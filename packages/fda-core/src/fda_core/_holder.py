@@ -94,7 +94,7 @@ class TaskHeld(Generic[T]):
         self._operation_cancelled = False
         task = asyncio.current_task()
         if task is not None and hasattr(task, "uncancel"):  # Python 3.11+
-            task.uncancel()
+            task.uncancel()  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
         return True
 
     async def exit(self, exc: BaseException | None = None) -> bool:

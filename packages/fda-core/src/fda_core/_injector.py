@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -72,7 +72,7 @@ class Injector:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         call_scope: Mapping[str, Any] | None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Resolve what the caller did not pass, keep it open for the body, tear down."""
         app = resolve_app(self.app)
         analysis = self.analysis

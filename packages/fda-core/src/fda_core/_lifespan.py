@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
@@ -26,7 +26,7 @@ def lifespan_state(app: FastAPI) -> Mapping[str, Any] | None:
 
 
 @asynccontextmanager
-async def running_lifespan(app: FastAPI) -> AsyncIterator[Mapping[str, Any]]:
+async def running_lifespan(app: FastAPI) -> AsyncGenerator[Mapping[str, Any], None]:
     """Run ``app``'s startup, yield its state, then run its shutdown.
 
     Re-entrant: inside a running lifespan of the same app, nothing is started again.

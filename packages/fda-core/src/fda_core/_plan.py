@@ -1,15 +1,17 @@
-"""Resolution plans: a dependency graph compiled once, then run without a request.
+"""Resolution plans: a dependency graph compiled once, then run as a flat list of steps.
 
-``solve_dependencies`` re-walks the graph, rebuilds overridden dependants and parses the
-request on every call. For a graph that reads nothing from the request — the usual case
-outside routes — the walk is compiled once into a flat list of nodes in the order FastAPI
-visits them, and each call only runs that list. Every decision (call kind, cache key,
-scopes, teardown stack, overrides) is taken from FastAPI's own analysis through
-``_compat``, so the results are the ones FastAPI's resolver gives; the differential tests
-hold the two side by side.
+``solve_dependencies`` re-walks the graph, rebuilds overridden dependants and builds a
+request on every call. Here the walk happens once, at first use: it becomes a list of
+nodes in the order FastAPI visits them, each knowing how to call its dependency, where its
+arguments come from and which cache slot it shares. Every decision (call kind, cache key,
+scopes, teardown stack, override rebuild, parameter parsing) is FastAPI's own, taken
+through ``_compat``; the differential tests hold the plan and FastAPI side by side.
+
+Nodes that read the request (``Header``, ``Query``, ``Cookie``, ``Path``, ``Request``) parse
+it with FastAPI's own ``request_params_to_args``; the request is only built for graphs that
+have such nodes. A subtree that FastAPI would visit again only to find everything in the
+cache is visited once.
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -21,18 +23,19 @@ from fastapi.dependencies.models import Dependant
 from fastapi.security import SecurityScopes
 from starlette.background import BackgroundTasks
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 
 from fda_core import _compat
 from fda_core._compat import CallKind
 
 __all__ = ["Plan", "Teardown", "compile_plan"]
 
+_MISSING: Any = object()  # an empty cache slot
+_FAILED: Any = object()  # a node not called because its parameters did not validate
 
-_MISSING: Any = object()
 
-
-class _RequestBound(Exception):
-    """The graph needs the request: it stays with FastAPI's resolver."""
+class _NeedsFastAPI(Exception):
+    """Something the plan does not do (a WebSocket, a sub-response, a limiter)."""
 
 
 class _Node:
@@ -40,9 +43,12 @@ class _Node:
         "args",
         "background_name",
         "call",
+        "children",
+        "connection_names",
         "factory",
         "function_scoped",
         "kind",
+        "params",
         "scopes",
         "scopes_name",
         "slot",
@@ -51,28 +57,38 @@ class _Node:
 
     def __init__(
         self,
-        sub: Dependant,
+        sub: Dependant | None,
         use_sub: Dependant,
+        children: tuple[int, ...],
         args: tuple[tuple[str, int], ...],
-        slots: dict[Any, int],
+        slot: int,
     ) -> None:
+        self.children = children  # every sub-dependency, named or not: errors propagate
+        self.args = args
+        self.slot = slot
+        self.params = _compat.request_params(use_sub)
+        self.connection_names = tuple(
+            name for name in (use_sub.request_param_name, use_sub.http_connection_param_name) if name
+        )
+        self.background_name = use_sub.background_tasks_param_name
+        self.scopes_name = use_sub.security_scopes_param_name
+        self.scopes = _compat.oauth_scopes(use_sub) if self.scopes_name else []
+        self.factory: Callable[..., Any] | None = None
+        if sub is None:  # the cache read standing for a subtree solved before
+            self.kind = None
+            self.use_cache = True
+            self.function_scoped = False
+            return
         self.call: Callable[..., Any] = use_sub.call  # type: ignore[assignment]
         self.kind = _compat.call_kind(use_sub)
-        self.factory: Callable[..., Any] | None = None
         if self.kind is CallKind.ASYNC_GENERATOR:
             self.factory = asynccontextmanager(self.call)
         elif self.kind is CallKind.GENERATOR:
             self.factory = sync_contextmanager(self.call)
-        self.args = args
         # Like solve_dependencies: caching and scope follow the dependency as declared,
         # the call kind follows what actually runs (an override, maybe).
-        # The cache key, numbered: a per-call list indexed by it replaces a dict.
-        self.slot = slots.setdefault(_compat.cache_key(sub), len(slots))
         self.use_cache = sub.use_cache
         self.function_scoped = _compat.is_function_scoped(sub)
-        self.background_name = use_sub.background_tasks_param_name
-        self.scopes_name = use_sub.security_scopes_param_name
-        self.scopes = _compat.oauth_scopes(use_sub) if self.scopes_name else []
 
 
 class Teardown:
@@ -93,6 +109,11 @@ class Teardown:
         if self.request is None:
             self.request = AsyncExitStack()
         return await self.request.enter_async_context(manager)
+
+    def background_tasks(self) -> BackgroundTasks:
+        if self.background is None:
+            self.background = _compat.BackgroundTasksClass()
+        return self.background
 
     async def aexit(self, exc: BaseException | None) -> bool:
         """Close as ``async with request: async with function: ...`` would.
@@ -118,29 +139,50 @@ class Teardown:
 
 
 class Plan:
-    """A compiled graph: run the nodes in order, then hand the named values to the body."""
+    """A compiled graph: run the nodes in order; the last one is the endpoint itself."""
 
-    __slots__ = ("background_name", "nodes", "outputs", "scopes_name", "slots")
+    __slots__ = ("nodes", "reads_request", "slots")
 
-    def __init__(
-        self, nodes: list[_Node], outputs: list[tuple[str, int]], endpoint: Dependant, slots: int
-    ) -> None:
+    def __init__(self, nodes: list[_Node], slots: int) -> None:
         self.nodes = tuple(nodes)
         self.slots = slots
-        self.outputs = tuple(outputs)
-        self.background_name = endpoint.background_tasks_param_name
-        self.scopes_name = endpoint.security_scopes_param_name
+        self.reads_request = any(node.params or node.connection_names for node in nodes)
 
-    async def solve(self, teardown: Teardown) -> dict[str, Any]:
-        """Resolve every node; generators are entered on ``teardown``'s stacks."""
+    async def solve(
+        self, teardown: Teardown, request: Callable[[], Request] | None = None
+    ) -> dict[str, Any]:
+        """Resolve every node; generators are entered on ``teardown``'s stacks.
+
+        ``request`` builds the request, for plans that read it (``reads_request``).
+        """
+        the_request = request() if self.reads_request and request is not None else None
         results: list[Any] = [None] * len(self.nodes)
         cache: list[Any] = [_MISSING] * self.slots
+        errors: list[Any] = []
         for index, node in enumerate(self.nodes):
             kwargs = {name: results[source] for name, source in node.args}
+            failed = False
+            if errors:  # only graphs that read the request can get here
+                failed = any(results[child] is _FAILED for child in node.children)
+            if node.params:
+                for fields, source in node.params:
+                    values, param_errors = _compat.parse_params(fields, the_request, source)
+                    kwargs.update(values)
+                    if param_errors:
+                        errors.extend(param_errors)
+                        failed = True
+            if failed:
+                results[index] = _FAILED
+                continue
+            for name in node.connection_names:
+                kwargs[name] = the_request
             if node.background_name:
-                kwargs[node.background_name] = _background(teardown)
+                kwargs[node.background_name] = teardown.background_tasks()
             if node.scopes_name:
                 kwargs[node.scopes_name] = SecurityScopes(scopes=list(node.scopes))
+            if node.kind is None:  # the endpoint, or a subtree solved before
+                results[index] = cache[node.slot] if node.slot >= 0 else kwargs
+                continue
             kind = node.kind
             cached = cache[node.slot]
             if node.use_cache and cached is not _MISSING:
@@ -159,44 +201,72 @@ class Plan:
             if cached is _MISSING:
                 cache[node.slot] = value
             results[index] = value
-        values = {name: results[source] for name, source in self.outputs}
-        if self.background_name:
-            values[self.background_name] = _background(teardown)
-        if self.scopes_name:
-            values[self.scopes_name] = SecurityScopes(scopes=[])
+        if errors:
+            raise _compat.validation_error(errors)
+        values: dict[str, Any] = results[-1]
         return values
 
 
-def _background(teardown: Teardown) -> BackgroundTasks:
-    if teardown.background is None:
-        teardown.background = _compat.BackgroundTasksClass()
-    return teardown.background
+class _Compiler:
+    def __init__(self, overrides: Mapping[Any, Any]) -> None:
+        self.overrides = overrides
+        self.nodes: list[_Node] = []
+        self.slots: dict[Any, int] = {}
+        self.filled: set[int] = set()  # slots some earlier node fills in every run
+        self.known: dict[int, bool] = {}  # id(dependant) -> its subtree is all cache hits
 
+    def children(self, dependant: Dependant) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
+        if dependant.websocket_param_name or dependant.response_param_name:
+            raise _NeedsFastAPI("websocket or response parameter")
+        if getattr(dependant, "concurrency", None) is not None:  # 0.163+ max_concurrency
+            raise _NeedsFastAPI("max_concurrency")
+        children = []
+        args = []
+        for sub in dependant.dependencies:
+            index = self.node(sub)
+            children.append(index)
+            if sub.name is not None:
+                args.append((sub.name, index))
+        return tuple(children), tuple(args)
 
-def _compile(
-    dependant: Dependant, overrides: Mapping[Any, Any], nodes: list[_Node], slots: dict[Any, int]
-) -> list[tuple[str, int]]:
-    reason = _compat.request_bound(dependant)
-    if reason is not None:
-        raise _RequestBound(reason)
-    outputs = []
-    for sub in dependant.dependencies:
+    def node(self, sub: Dependant) -> int:
         use_sub = sub
-        if overrides:  # rebuilt whether overridden or not, as solve_dependencies does
-            use_sub = _compat.override_dependant(sub, overrides.get(sub.call, sub.call))
-        args = tuple(_compile(use_sub, overrides, nodes, slots))
-        nodes.append(_Node(sub, use_sub, args, slots))
-        if sub.name is not None:
-            outputs.append((sub.name, len(nodes) - 1))
-    return outputs
+        if self.overrides:  # rebuilt whether overridden or not, as solve_dependencies does
+            use_sub = _compat.override_dependant(sub, self.overrides.get(sub.call, sub.call))
+        slot = self.slots.setdefault(_compat.cache_key(sub), len(self.slots))
+        if sub.use_cache and slot in self.filled and self.all_cached(use_sub):
+            # FastAPI would walk this subtree again and find every value in the cache.
+            self.nodes.append(_Node(None, use_sub, (), (), slot))
+            return len(self.nodes) - 1
+        children, args = self.children(use_sub)
+        self.nodes.append(_Node(sub, use_sub, children, args, slot))
+        self.filled.add(slot)
+        return len(self.nodes) - 1
+
+    def all_cached(self, dependant: Dependant) -> bool:
+        """Whether re-solving ``dependant``'s sub-dependencies only reads the cache."""
+        known = self.known.get(id(dependant))
+        if known:
+            return True
+        if _compat.request_params(dependant):  # its errors would be reported again
+            return False
+        for sub in dependant.dependencies:
+            use_sub = sub
+            if self.overrides:
+                use_sub = _compat.override_dependant(sub, self.overrides.get(sub.call, sub.call))
+            slot = self.slots.get(_compat.cache_key(sub))
+            if not sub.use_cache or slot not in self.filled or not self.all_cached(use_sub):
+                return False
+        self.known[id(dependant)] = True  # stays true: filled slots only grow
+        return True
 
 
-def compile_plan(dependant: Dependant, overrides: Mapping[Any, Any]) -> Plan | None:
-    """The plan of ``dependant`` under ``overrides``, or ``None`` if it needs a request."""
-    nodes: list[_Node] = []
-    slots: dict[Any, int] = {}
+def compile_plan(endpoint: Dependant, overrides: Mapping[Any, Any]) -> Plan | None:
+    """The plan of ``endpoint`` under ``overrides``, or ``None`` if FastAPI must solve it."""
+    compiler = _Compiler(overrides)
     try:
-        outputs = _compile(dependant, overrides, nodes, slots)
-    except _RequestBound:
+        children, args = compiler.children(endpoint)
+    except _NeedsFastAPI:
         return None
-    return Plan(nodes, outputs, dependant, len(slots))
+    compiler.nodes.append(_Node(None, endpoint, children, args, -1))
+    return Plan(compiler.nodes, len(compiler.slots))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -65,7 +65,7 @@ async def resolution(
     static_scope: Mapping[str, Any] | None = None,
     dynamic_scope: Mapping[str, Any] | None = None,
     lifespan_state: Mapping[str, Any] | None = None,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """Resolve ``dependant`` as a route would, yield the values, tear down on exit.
 
     Everything happens in the caller's task (FastAPI 0.162.7+ requires it). Function-scoped
@@ -120,7 +120,7 @@ async def call_planned(
 
 
 @asynccontextmanager
-async def planned_resolution(plan: Plan) -> AsyncIterator[dict[str, Any]]:
+async def planned_resolution(plan: Plan) -> AsyncGenerator[dict[str, Any], None]:
     """What ``resolution`` does, for a graph compiled into ``plan``."""
     teardown = Teardown()
     try:
@@ -136,7 +136,7 @@ async def planned_resolution(plan: Plan) -> AsyncIterator[dict[str, Any]]:
 
 
 @asynccontextmanager
-async def call_context(context: Mapping[str, Any] | None) -> AsyncIterator[None]:
+async def call_context(context: Mapping[str, Any] | None) -> AsyncGenerator[None, None]:
     """Enter what the configured ``context_factory`` returns for this call's ``context``."""
     factory = get_context_factory()
     if factory is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,7 +34,7 @@ async def resolve_fastapi_depends(
     func: Callable[..., Any],
     scope: Mapping[str, Any] | None = None,
     dependency_overrides_provider: Any = None,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """Resolve ``func``'s injected parameters and yield them as keyword arguments.
 
     Teardown runs when the block exits (the block's exception is thrown into yield

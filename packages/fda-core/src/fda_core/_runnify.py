@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import FastAPI
 
@@ -12,6 +12,17 @@ from fda_core._decorators import with_fastapi_depends, with_fastapi_lifecycle
 __all__ = ["runnify_with_fastapi_depends"]
 
 T = TypeVar("T")
+
+
+class RunnifyDecorator(Protocol):
+    """What ``@runnify_with_fastapi_depends(app=...)`` returns: a decorator, generic in the
+    decorated function's return type."""
+
+    @overload
+    def __call__(self, func: Callable[..., Awaitable[T]], /) -> Callable[..., T]: ...
+    @overload
+    def __call__(self, func: Callable[..., T], /) -> Callable[..., T]: ...
+
 
 _MISSING_ASYNCER = (
     "runnify_with_fastapi_depends needs the asyncer extra: "
@@ -38,7 +49,7 @@ def runnify_with_fastapi_depends(
 @overload
 def runnify_with_fastapi_depends(
     func: None = None, *, app: FastAPI | None = None
-) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., T]]: ...
+) -> RunnifyDecorator: ...
 def runnify_with_fastapi_depends(
     func: Callable[..., Any] | None = None, *, app: FastAPI | None = None
 ) -> Any:
@@ -48,5 +59,9 @@ def runnify_with_fastapi_depends(
     Needs the ``asyncer`` extra; without it, decorating raises ``ImportError``.
     """
     if func is None:
-        return lambda f: _runnify(f, app)
+
+        def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+            return _runnify(f, app)
+
+        return decorate
     return _runnify(func, app)

@@ -44,8 +44,11 @@ def _default_scope() -> dict[str, Any]:
 
 
 def _normalize_headers(headers: Any) -> list[tuple[bytes, bytes]]:
-    items: Iterable[tuple[Any, Any]] = headers.items() if isinstance(headers, Mapping) else headers
-    normalized = []
+    items: Iterable[tuple[Any, Any]] = headers
+    if isinstance(headers, Mapping):
+        mapping: Mapping[Any, Any] = headers  # pyright: ignore[reportUnknownVariableType]
+        items = mapping.items()
+    normalized: list[tuple[bytes, bytes]] = []
     for name, value in items:
         raw_name = name.encode("latin-1") if isinstance(name, str) else bytes(name)
         raw_value = value.encode("latin-1") if isinstance(value, str) else bytes(value)

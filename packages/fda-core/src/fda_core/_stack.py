@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+)
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -121,6 +128,10 @@ class FastApiDepsStack:
     async def resolve(self, target: Callable[..., AsyncGenerator[T, Any]]) -> T: ...
     @overload
     async def resolve(self, target: Callable[..., Generator[T, Any, Any]]) -> T: ...
+    @overload
+    async def resolve(self, target: Callable[..., AsyncIterator[T]]) -> T: ...
+    @overload
+    async def resolve(self, target: Callable[..., Iterator[T]]) -> T: ...
     @overload
     async def resolve(self, target: Callable[..., T]) -> T: ...
     @overload
