@@ -37,20 +37,24 @@ class Block:
     body: str
 
 
-def blocks(page: Path) -> list[Block]:
-    text = page.read_text()
-    found = []
-    for match in FENCE.finditer(text):
+def blocks(page: Path, text: str | None = None, at: int | None = None) -> list[Block]:
+    """The fenced blocks of a page, in order. A snippet line outside a fence includes the
+    blocks of that file (numbered at the include line); inside a fence, that file's text."""
+    text = page.read_text() if text is None else text
+    found: list[tuple[int, list[Block]]] = []
+    fences = list(FENCE.finditer(text))
+    for match in fences:
         title = TITLE.search(match["attrs"])
-        found.append(
-            Block(
-                line=text.count("\n", 0, match.start()) + 1,
-                lang=match["lang"],
-                title=title["title"] if title else None,
-                body=SNIPPET.sub(lambda m: (ROOT / m["path"]).read_text(), match["body"]),
-            )
-        )
-    return found
+        line = text.count("\n", 0, match.start()) + 1
+        body = SNIPPET.sub(lambda m: (ROOT / m["path"]).read_text(), match["body"])
+        block = Block(at or line, match["lang"], title["title"] if title else None, body)
+        found.append((match.start(), [block]))
+    for include in SNIPPET.finditer(text):
+        if not any(fence.start() <= include.start() < fence.end() for fence in fences):
+            line = at or text.count("\n", 0, include.start()) + 1
+            included = (ROOT / include["path"]).read_text()
+            found.append((include.start(), blocks(page, included, line)))
+    return [block for _, group in sorted(found, key=lambda item: item[0]) for block in group]
 
 
 def pages() -> list[Path]:
