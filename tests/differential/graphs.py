@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Security
+from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import SecurityScopes
 
 from fda_core._compat import DEPENDS_HAS_SCOPE
@@ -40,6 +40,9 @@ class NodeSpec:
     kind: str
     edges: list[Edge] = field(default_factory=list)
     wants_scopes: bool = False
+    wants_header: bool = False
+    wants_query: bool = False
+    wants_request: bool = False
     function_scoped: bool = False
     fail_setup: bool = False
     fail_teardown: bool = False
@@ -52,6 +55,13 @@ class GraphSpec:
     override: int | None = None  # index of the node replaced in dependency_overrides
     override_spec: NodeSpec | None = None
     fail_body: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    query: str = ""
+
+    @property
+    def reads_request(self) -> bool:
+        nodes = [*self.nodes, *([self.override_spec] if self.override_spec else [])]
+        return any(n.wants_header or n.wants_query or n.wants_request for n in nodes)
 
     def describe(self) -> str:
         lines = []
@@ -61,12 +71,14 @@ class GraphSpec:
                 for e in node.edges
             )
             flags = [
-                f for f in ("wants_scopes", "function_scoped", "fail_setup", "fail_teardown")
+                f for f in ("wants_scopes", "wants_header", "wants_query", "wants_request",
+                            "function_scoped", "fail_setup", "fail_teardown")
                 if getattr(node, f)
             ]  # fmt: skip
             lines.append(f"{node.name} [{node.kind}] <- ({deps}) {flags}")
         lines.append(f"top <- {[self.nodes[e.target].name for e in self.top]}")
         lines.append(f"override={self.override} fail_body={self.fail_body}")
+        lines.append(f"headers={self.headers} query={self.query!r}")
         return "\n".join(lines)
 
 
@@ -76,7 +88,14 @@ def random_graph(seed: int) -> GraphSpec:
     nodes: list[NodeSpec] = []
     for i in range(size):
         kind = rng.choice(KINDS)
-        node = NodeSpec(name=f"n{i}", kind=kind, wants_scopes=rng.random() < 0.15)
+        node = NodeSpec(
+            name=f"n{i}",
+            kind=kind,
+            wants_scopes=rng.random() < 0.15,
+            wants_header=rng.random() < 0.12,
+            wants_query=rng.random() < 0.08,
+            wants_request=rng.random() < 0.08,
+        )
         if DEPENDS_HAS_SCOPE and kind in ("gen", "agen") and rng.random() < 0.3:
             node.function_scoped = True
         for target in sorted(rng.sample(range(i), k=rng.randint(0, min(i, 3)))):
@@ -98,6 +117,12 @@ def random_graph(seed: int) -> GraphSpec:
             if not nodes[target].function_scoped:
                 replacement.edges.append(_random_edge(rng, target, nodes))
         spec.override_spec = replacement
+    # The request: each header a node reads is sent or not; a query value may not validate.
+    for node in [*nodes, *([spec.override_spec] if spec.override_spec else [])]:
+        if node.wants_header and rng.random() < 0.8:
+            spec.headers[f"x-{node.name}"] = f"h-{node.name}"
+    if rng.random() < 0.8:
+        spec.query = "&".join(f"q_{n.name}={rng.choice(['7', 'seven'])}" for n in nodes)
     failure = rng.random()
     candidates = [*nodes, *([spec.override_spec] if spec.override_spec else [])]
     if failure < 0.15:
@@ -139,18 +164,29 @@ def _make(
         )
         for k, edge in enumerate(node.edges)
     ]
+    keyword = inspect.Parameter.KEYWORD_ONLY
     if node.wants_scopes:
-        params.append(
-            inspect.Parameter(
-                "security_scopes", inspect.Parameter.KEYWORD_ONLY, annotation=SecurityScopes
-            )
-        )
+        params.append(inspect.Parameter("security_scopes", keyword, annotation=SecurityScopes))
+    if node.wants_header:
+        header = Annotated[str, Header()]
+        params.append(inspect.Parameter(f"x_{node.name}", keyword, annotation=header))
+    if node.wants_query:
+        query = Annotated[int, Query()]
+        params.append(inspect.Parameter(f"q_{node.name}", keyword, annotation=query))
+    if node.wants_request:
+        params.append(inspect.Parameter("request", keyword, annotation=Request))
     name = node.name
 
     def value(kwargs: dict[str, Any]) -> str:
         parts = [str(kwargs[f"d{k}"]) for k in range(len(node.edges))]
         if node.wants_scopes:
             parts.append("scopes=" + "+".join(kwargs["security_scopes"].scopes))
+        if node.wants_header:
+            parts.append(kwargs[f"x_{node.name}"])
+        if node.wants_query:
+            parts.append(f"q={kwargs[f'q_{node.name}']}")
+        if node.wants_request:
+            parts.append(f"{kwargs['request'].method} {kwargs['request'].url.path}")
         return f"{name}({','.join(parts)})"
 
     def setup(kwargs: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 
 from fda_core import _analysis, with_fastapi_depends
@@ -28,7 +29,10 @@ def outcome_of_route(spec: GraphSpec) -> tuple[Any, list[str]]:
     app.get("/graph")(instance.endpoint)
     try:
         with TestClient(app) as client:
-            result: Any = client.get("/graph").json()
+            response = client.get(f"/graph?{spec.query}", headers=spec.headers)
+        result: Any = response.json()
+        if response.status_code == 422:
+            result = ("invalid", [(tuple(e["loc"]), e["type"]) for e in result["detail"]])
     except Boom as exc:
         result = ("raised", str(exc))
     return result, instance.log
@@ -39,10 +43,13 @@ def outcome_of_decorated(spec: GraphSpec) -> tuple[Any, list[str]]:
     app = FastAPI()
     app.dependency_overrides.update(instance.overrides)
     decorated = with_fastapi_depends(instance.endpoint, app=app)
+    scope = {"path": "/graph", "query_string": spec.query, "headers": spec.headers}
     try:
-        result: Any = asyncio.run(decorated())
+        result: Any = asyncio.run(decorated(_scope=scope))
     except Boom as exc:
         result = ("raised", str(exc))
+    except RequestValidationError as exc:
+        result = ("invalid", [(tuple(e["loc"]), e["type"]) for e in exc.errors()])
     return result, instance.log
 
 
@@ -72,6 +79,10 @@ def test_the_generator_covers_every_feature() -> None:
     assert any(not e.use_cache for n in nodes for e in n.edges)
     assert any(e.scopes for n in nodes for e in n.edges)
     assert any(n.wants_scopes for n in nodes)
+    assert any(n.wants_header for n in nodes)
+    assert any(n.wants_query for n in nodes)
+    assert any(n.wants_request for n in nodes)
+    assert any(s.reads_request and "seven" in s.query for s in specs)  # invalid parameters
     assert any(s.override is not None for s in specs)
     assert any(s.fail_body for s in specs)
     assert any(n.fail_setup for n in nodes)

@@ -41,7 +41,8 @@ __all__ = [
     "iter_routes",
     "oauth_scopes",
     "override_dependant",
-    "request_bound",
+    "parse_params",
+    "request_params",
     "solve",
     "validation_error",
 ]
@@ -247,16 +248,27 @@ def is_function_scoped(sub: Dependant) -> bool:
     return getattr(sub, "scope", None) == "function"
 
 
-def request_bound(dependant: Dependant) -> str | None:
-    """What ``dependant`` itself needs from a request (or a limiter), if anything."""
-    for kind in ("path", "query", "header", "cookie", "body"):
-        fields = getattr(dependant, f"{kind}_params")
-        if fields:
-            return f"{kind} parameter {fields[0].name!r}"
-    for kind in ("request", "websocket", "http_connection", "response"):
-        name = getattr(dependant, f"{kind}_param_name", None)
-        if name:
-            return f"{kind} parameter {name!r}"
-    if getattr(dependant, "concurrency", None) is not None:  # 0.163+ max_concurrency
-        return "max_concurrency"
-    return None
+_REQUEST_PARAMS = (
+    ("path_params", "path_params"),
+    ("query_params", "query_params"),
+    ("header_params", "headers"),
+    ("cookie_params", "cookies"),
+)
+
+
+def request_params(dependant: Dependant) -> tuple[tuple[Sequence[Any], str], ...]:
+    """``dependant``'s own request parameters, in the order FastAPI parses them, each with
+    the attribute of the request they are read from."""
+    return tuple(
+        (fields, source)
+        for attribute, source in _REQUEST_PARAMS
+        if (fields := getattr(dependant, attribute))
+    )
+
+
+def parse_params(
+    fields: Sequence[Any], request: Request | None, source: str
+) -> tuple[dict[str, Any], list[Any]]:
+    """Validate request parameters with FastAPI's own ``request_params_to_args``."""
+    values, errors = fastapi_utils.request_params_to_args(fields, getattr(request, source))
+    return values, list(errors)

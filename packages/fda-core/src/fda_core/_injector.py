@@ -14,7 +14,13 @@ from fastapi import FastAPI
 from fda_core._analysis import Analysis, analyse
 from fda_core._config import get_configured_app, get_context_factory, resolve_app
 from fda_core._lifespan import lifespan_state
-from fda_core._resolution import call_context, call_planned, planned_resolution, resolution
+from fda_core._resolution import (
+    call_context,
+    call_planned,
+    planned_resolution,
+    request_factory,
+    resolution,
+)
 
 __all__ = ["Injector"]
 
@@ -80,7 +86,7 @@ class Injector:
         plan = analysis.plan(provided, app.dependency_overrides)
         async with call_context(self.context):
             if plan is not None:
-                async with planned_resolution(plan) as values:
+                async with planned_resolution(plan, self._request(app, call_scope)) as values:
                     yield values
                 return
             async with resolution(
@@ -92,6 +98,14 @@ class Injector:
                 lifespan_state=lifespan_state(app),
             ) as values:
                 yield values
+
+    def _request(self, app: FastAPI, call_scope: Mapping[str, Any] | None) -> Callable[[], Any]:
+        return request_factory(
+            app=app,
+            static_scope=self.scope,
+            dynamic_scope=call_scope,
+            lifespan_state=lifespan_state(app),
+        )
 
     async def call(
         self,
@@ -106,6 +120,7 @@ class Injector:
         if app is not None and analysis is not None and get_context_factory() is None:
             plan = analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
             if plan is not None:
-                return await call_planned(plan, body, args, kwargs)
+                request = self._request(app, call_scope)
+                return await call_planned(plan, request, body, args, kwargs)
         async with self.values(args, kwargs, call_scope) as values:
             return await body(*args, **kwargs, **values)

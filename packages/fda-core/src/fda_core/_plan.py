@@ -45,6 +45,7 @@ class _Node:
         "call",
         "children",
         "connection_names",
+        "extras",
         "factory",
         "function_scoped",
         "kind",
@@ -68,15 +69,20 @@ class _Node:
         self.slot = slot
         self.params = _compat.request_params(use_sub)
         self.connection_names = tuple(
-            name for name in (use_sub.request_param_name, use_sub.http_connection_param_name) if name
+            name
+            for name in (use_sub.request_param_name, use_sub.http_connection_param_name)
+            if name
         )
         self.background_name = use_sub.background_tasks_param_name
         self.scopes_name = use_sub.security_scopes_param_name
         self.scopes = _compat.oauth_scopes(use_sub) if self.scopes_name else []
+        self.extras = bool(
+            self.params or self.connection_names or self.background_name or self.scopes_name
+        )
         self.factory: Callable[..., Any] | None = None
-        if sub is None:  # the cache read standing for a subtree solved before
+        if sub is None:  # the endpoint: its values are the plan's result
             self.kind = None
-            self.use_cache = True
+            self.use_cache = False
             self.function_scoped = False
             return
         self.call: Callable[..., Any] = use_sub.call  # type: ignore[assignment]
@@ -161,29 +167,30 @@ class Plan:
         errors: list[Any] = []
         for index, node in enumerate(self.nodes):
             kwargs = {name: results[source] for name, source in node.args}
-            failed = False
-            if errors:  # only graphs that read the request can get here
-                failed = any(results[child] is _FAILED for child in node.children)
-            if node.params:
+            if node.extras:
+                failed = bool(errors) and any(results[c] is _FAILED for c in node.children)
                 for fields, source in node.params:
-                    values, param_errors = _compat.parse_params(fields, the_request, source)
-                    kwargs.update(values)
+                    parsed, param_errors = _compat.parse_params(fields, the_request, source)
+                    kwargs.update(parsed)
                     if param_errors:
                         errors.extend(param_errors)
                         failed = True
-            if failed:
+                if failed:
+                    results[index] = _FAILED
+                    continue
+                for name in node.connection_names:
+                    kwargs[name] = the_request
+                if node.background_name:
+                    kwargs[node.background_name] = teardown.background_tasks()
+                if node.scopes_name:
+                    kwargs[node.scopes_name] = SecurityScopes(scopes=list(node.scopes))
+            elif errors and any(results[c] is _FAILED for c in node.children):
                 results[index] = _FAILED
                 continue
-            for name in node.connection_names:
-                kwargs[name] = the_request
-            if node.background_name:
-                kwargs[node.background_name] = teardown.background_tasks()
-            if node.scopes_name:
-                kwargs[node.scopes_name] = SecurityScopes(scopes=list(node.scopes))
-            if node.kind is None:  # the endpoint, or a subtree solved before
-                results[index] = cache[node.slot] if node.slot >= 0 else kwargs
-                continue
             kind = node.kind
+            if kind is None:  # the endpoint
+                results[index] = kwargs
+                break
             cached = cache[node.slot]
             if node.use_cache and cached is not _MISSING:
                 value = cached
@@ -203,8 +210,8 @@ class Plan:
             results[index] = value
         if errors:
             raise _compat.validation_error(errors)
-        values: dict[str, Any] = results[-1]
-        return values
+        endpoint_values: dict[str, Any] = results[-1]
+        return endpoint_values
 
 
 class _Compiler:
@@ -212,16 +219,27 @@ class _Compiler:
         self.overrides = overrides
         self.nodes: list[_Node] = []
         self.slots: dict[Any, int] = {}
-        self.filled: set[int] = set()  # slots some earlier node fills in every run
+        # slot -> the node that fills it on every run: the first node with that slot, if
+        # nothing below it reads the request (a node whose parameters fail fills nothing).
+        self.filler: dict[int, int] = {}
+        self.seen: set[int] = set()
         self.known: dict[int, bool] = {}  # id(dependant) -> its subtree is all cache hits
+        self.keep: list[Dependant] = []  # keeps those ids from being reused
+
+    def rebuilt(self, sub: Dependant) -> Dependant:
+        if self.overrides:  # rebuilt whether overridden or not, as solve_dependencies does
+            return _compat.override_dependant(sub, self.overrides.get(sub.call, sub.call))
+        return sub
 
     def children(self, dependant: Dependant) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
         if dependant.websocket_param_name or dependant.response_param_name:
             raise _NeedsFastAPI("websocket or response parameter")
+        if dependant.body_params:  # only an override can bring one; FastAPI reports it
+            raise _NeedsFastAPI("body parameter")
         if getattr(dependant, "concurrency", None) is not None:  # 0.163+ max_concurrency
             raise _NeedsFastAPI("max_concurrency")
-        children = []
-        args = []
+        children: list[int] = []
+        args: list[tuple[str, int]] = []
         for sub in dependant.dependencies:
             index = self.node(sub)
             children.append(index)
@@ -230,34 +248,36 @@ class _Compiler:
         return tuple(children), tuple(args)
 
     def node(self, sub: Dependant) -> int:
-        use_sub = sub
-        if self.overrides:  # rebuilt whether overridden or not, as solve_dependencies does
-            use_sub = _compat.override_dependant(sub, self.overrides.get(sub.call, sub.call))
+        """Emit ``sub`` (and what it needs) and return the node holding its value."""
+        use_sub = self.rebuilt(sub)
         slot = self.slots.setdefault(_compat.cache_key(sub), len(self.slots))
-        if sub.use_cache and slot in self.filled and self.all_cached(use_sub):
-            # FastAPI would walk this subtree again and find every value in the cache.
-            self.nodes.append(_Node(None, use_sub, (), (), slot))
-            return len(self.nodes) - 1
+        if sub.use_cache and slot in self.filler and self.all_cached(use_sub):
+            # FastAPI would walk this subtree again only to read the cache.
+            return self.filler[slot]
+        before = len(self.nodes)
         children, args = self.children(use_sub)
         self.nodes.append(_Node(sub, use_sub, children, args, slot))
-        self.filled.add(slot)
-        return len(self.nodes) - 1
+        index = len(self.nodes) - 1
+        if slot not in self.seen:
+            self.seen.add(slot)
+            if not any(node.params for node in self.nodes[before:]):
+                self.filler[slot] = index
+        return index
 
     def all_cached(self, dependant: Dependant) -> bool:
         """Whether re-solving ``dependant``'s sub-dependencies only reads the cache."""
-        known = self.known.get(id(dependant))
-        if known:
+        if self.known.get(id(dependant)):
             return True
         if _compat.request_params(dependant):  # its errors would be reported again
             return False
         for sub in dependant.dependencies:
-            use_sub = sub
-            if self.overrides:
-                use_sub = _compat.override_dependant(sub, self.overrides.get(sub.call, sub.call))
             slot = self.slots.get(_compat.cache_key(sub))
-            if not sub.use_cache or slot not in self.filled or not self.all_cached(use_sub):
+            if not sub.use_cache or slot not in self.filler:
                 return False
-        self.known[id(dependant)] = True  # stays true: filled slots only grow
+            if not self.all_cached(self.rebuilt(sub)):
+                return False
+        self.known[id(dependant)] = True  # stays true: fillers are only added
+        self.keep.append(dependant)
         return True
 
 

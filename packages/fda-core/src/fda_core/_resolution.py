@@ -19,6 +19,7 @@ __all__ = [
     "call_context",
     "call_planned",
     "planned_resolution",
+    "request_factory",
     "resolution",
     "solve_into",
 ]
@@ -54,6 +55,24 @@ async def solve_into(
     if solved.errors:
         raise _compat.validation_error(solved.errors)
     return solved
+
+
+def request_factory(
+    *,
+    app: Any,
+    static_scope: Mapping[str, Any] | None,
+    dynamic_scope: Mapping[str, Any] | None,
+    lifespan_state: Mapping[str, Any] | None,
+) -> Callable[[], Request]:
+    """Build the synthesized request only if a plan asks for it."""
+
+    def build() -> Request:
+        scope = build_scope(
+            app=app, static=static_scope, dynamic=dynamic_scope, lifespan_state=lifespan_state
+        )
+        return Request(scope, receive_no_body)
+
+    return build
 
 
 @asynccontextmanager
@@ -100,6 +119,7 @@ async def resolution(
 
 async def call_planned(
     plan: Plan,
+    request: Callable[[], Request],
     body: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
@@ -107,7 +127,7 @@ async def call_planned(
     """``resolution`` + body for a compiled plan, without the context-manager layers."""
     teardown = Teardown()
     try:
-        values = await plan.solve(teardown)
+        values = await plan.solve(teardown, request)
         result = await body(*args, **kwargs, **values)
     except BaseException as exc:
         if await teardown.aexit(exc):
@@ -120,11 +140,13 @@ async def call_planned(
 
 
 @asynccontextmanager
-async def planned_resolution(plan: Plan) -> AsyncGenerator[dict[str, Any], None]:
+async def planned_resolution(
+    plan: Plan, request: Callable[[], Request]
+) -> AsyncGenerator[dict[str, Any], None]:
     """What ``resolution`` does, for a graph compiled into ``plan``."""
     teardown = Teardown()
     try:
-        values = await plan.solve(teardown)
+        values = await plan.solve(teardown, request)
         yield values
     except BaseException as exc:
         if await teardown.aexit(exc):
