@@ -30,7 +30,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 __all__ = [
     "BridgeClosedError",
@@ -51,6 +51,7 @@ EXIT_GRACE = 2.0
 EXIT_TEARDOWN_TIMEOUT = 5.0
 
 _THREAD_NAME = "fda-sync-bridge"
+_SIGNAL_CHECK_INTERVAL = 0.1
 
 
 class BridgeError(RuntimeError):
@@ -159,7 +160,6 @@ class Bridge:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state: LoopState | None = None
-        self._shut_down = False
         self._generators: weakref.WeakSet[Generator[Any, Any, Any]] = weakref.WeakSet()
         _bridges.add(self)
 
@@ -176,11 +176,9 @@ class Bridge:
                 self._forget()
                 state = None
             if state is None:
-                if self._shut_down:
-                    raise _closed_error()
                 state = self._state = self._start()
             if not state.usable:
-                raise state.failure()
+                _fail(state)
             return state
 
     def started(self) -> bool:
@@ -205,7 +203,6 @@ class Bridge:
             _forgotten.append(self._state)  # no __del__ of a loop another process runs
         self._state = None
         self._lock = threading.Lock()
-        self._shut_down = False
         self._generators = weakref.WeakSet()  # the parent's: left to the garbage collector
 
     def _serve_thread(self, state: LoopState) -> None:
@@ -239,14 +236,17 @@ class Bridge:
         await self._drain(state)
 
     async def _drain(self, state: LoopState) -> None:
-        """Shut down: grace for awaited calls, close async generators, cancel the rest."""
+        """Shut down: grace for awaited calls, cancel the rest, close async generators.
+
+        As ``asyncio.run`` does, tasks go first: they exit the async generators they hold
+        (dependencies) properly; ``shutdown_asyncgens`` then closes abandoned ones.
+        """
         current = asyncio.current_task()
         awaited = {c.task for c in list(state.pending) if c.task is not None}
         if awaited:
-            _, still = await asyncio.wait(awaited, timeout=EXIT_GRACE)
-            await _cancel_and_wait(still)
-        await state.loop.shutdown_asyncgens()
+            await asyncio.wait(awaited, timeout=EXIT_GRACE)
         await _cancel_and_wait({t for t in asyncio.all_tasks() if t is not current})
+        await state.loop.shutdown_asyncgens()
 
     def _finish(self, state: LoopState, cause: BaseException | None) -> None:
         loop = state.loop
@@ -257,12 +257,16 @@ class Bridge:
         state.closed = True
         for call in list(state.pending):
             call.settle(error=_FAILED)
-        if cause is None:  # orderly shutdown: close the loop
-            try:
-                if not _at_exit:
-                    loop.run_until_complete(loop.shutdown_default_executor())
-            finally:
-                loop.close()
+        if cause is not None:
+            # Dead: its tasks can never finish. Keep them from being collected (and
+            # logged as destroyed while pending) for the rest of the process.
+            _forgotten.append(state)
+            return
+        try:  # orderly shutdown: close the loop
+            if not _at_exit:  # at exit, the executor's threads were joined already
+                loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
 
     def shutdown(self) -> None:
         """Stop the loop: grace for in-flight calls, teardown of what is still held, close.
@@ -286,7 +290,6 @@ class Bridge:
                 _close_quietly(generator)
         finally:
             state.usable = False
-            self._shut_down = True
         try:
             state.loop.call_soon_threadsafe(_set_result, state.stop)
         except RuntimeError:  # closed meanwhile
@@ -322,19 +325,22 @@ class Bridge:
         pending.add(call)
         try:
             if not state.usable:
-                raise state.failure()
+                _fail(state)
+            # From here on an interrupt (a signal handler raising in this thread) may
+            # strike at any line: whatever was scheduled is cancelled and awaited.
             try:
                 state.loop.call_soon_threadsafe(
                     self._begin, state, call, context=contextvars.copy_context()
                 )
-            except RuntimeError:  # the loop was closed meanwhile
-                raise state.failure() from None
-            try:
-                call.done.acquire()
-            except BaseException:
-                if not shield:
-                    _call_soon_quietly(state.loop, self._cancel, call)
-                call.done.acquire(timeout=CANCEL_GRACE)
+                _wait(call)
+            except BaseException as exc:
+                if isinstance(exc, RuntimeError) and state.loop.is_closed():
+                    if not call.settled:  # closed meanwhile: nobody will run it
+                        _fail(state)
+                else:
+                    if not shield:
+                        _call_soon_quietly(state.loop, self._cancel, call)
+                    call.done.acquire(timeout=CANCEL_GRACE)
                 raise
         finally:
             pending.discard(call)
@@ -342,7 +348,7 @@ class Bridge:
         if error is not None:
             call.error = None
             if error is _FAILED:
-                raise state.failure()
+                _fail(state)
             if isinstance(error, Carried):
                 error = error.original
             try:
@@ -423,6 +429,31 @@ async def _cancel_and_wait(tasks: set[asyncio.Task[Any]]) -> None:
 def _set_result(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _fail(state: LoopState) -> NoReturn:
+    """Raise the error for a call this loop can no longer serve.
+
+    Except in a daemon thread at interpreter exit: Python is about to freeze it anyway,
+    and an exception would only print a traceback on every exit. It waits instead.
+    """
+    if _at_exit and state.cause is None and threading.current_thread().daemon:
+        threading.Event().wait()
+    raise state.failure()
+
+
+def _wait(call: _Call) -> None:
+    """Block until the call is settled.
+
+    Python runs signal handlers in the main thread only, and a signal landing just
+    before the thread starts a blocking wait is only handled once the wait ends: the
+    main thread waits in slices so that Ctrl-C or a time limit is never held up.
+    """
+    if threading.current_thread() is threading.main_thread():
+        while not call.done.acquire(timeout=_SIGNAL_CHECK_INTERVAL):
+            pass
+    else:
+        call.done.acquire()
 
 
 def _call_soon_quietly(

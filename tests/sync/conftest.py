@@ -1,0 +1,111 @@
+"""Fixtures for the sync API: a real app with a lifespan, yield dependencies that record
+their life, a private bridge, and a runner for scripts that must run in a process of their
+own (fork, interpreter exit)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from fda_sync._bridge import Bridge
+
+HERE = Path(__file__).parent
+
+# Warnings as errors in the child too (V1); the only exception is the warning 3.12+ gives
+# for fork() in a process with threads, which is exactly what the fork tests do.
+PYTHON_FLAGS = (
+    "-X",
+    "faulthandler",
+    "-W",
+    "error",
+    "-W",
+    "ignore:This process:DeprecationWarning",
+)
+
+
+@dataclass
+class Script:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
+
+def run_script(code: str, *, timeout: float = 30.0, env: dict[str, str] | None = None) -> Script:
+    """Run ``code`` in a fresh interpreter; a hang fails the test (bounded by ``timeout``)."""
+    # faulthandler prints every thread's stack if the script hangs: a readable failure.
+    prologue = f"import faulthandler; faulthandler.dump_traceback_later({timeout - 2}, exit=True)\n"
+    completed = subprocess.run(
+        [sys.executable, *PYTHON_FLAGS, "-c", prologue + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=HERE,
+        env=env,
+        check=False,
+    )
+    return Script(completed.returncode, completed.stdout, completed.stderr)
+
+
+@dataclass
+class Resource:
+    """What a yield dependency hands out: it knows whether it was torn down."""
+
+    name: str
+    closed: bool = False
+    seen: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Recorder:
+    """Thread-safe log of events."""
+
+    events: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, event: str) -> None:
+        with self.lock:
+            self.events.append(event)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.events.clear()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def app(recorder: Recorder) -> FastAPI:
+    """An app whose lifespan records startup/shutdown and yields state."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        recorder.add("startup")
+        yield {"pool": "the-pool"}
+        recorder.add("shutdown")
+
+    return FastAPI(lifespan=lifespan)
+
+
+@pytest.fixture
+def bridge() -> Iterator[Bridge]:
+    """A bridge of its own (its own loop thread), shut down after the test."""
+    private = Bridge()
+    yield private
+    private.shutdown()

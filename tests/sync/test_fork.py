@@ -1,0 +1,174 @@
+"""F1, F2, F4: fork after the bridge started, each in a process of its own.
+
+A child that hangs is stopped by a 2-second interval timer (SIGALRM's default action
+kills it), so "returns within 2 s" fails loudly instead of blocking the suite.
+"""
+
+import ast
+
+import pytest
+
+from .conftest import run_script
+
+pytestmark = pytest.mark.timeout(40)
+
+PRELUDE = """
+import os, signal, sys, threading
+from typing import Annotated
+from fastapi import Depends, FastAPI
+from fda_sync import FastApiDepsStack, with_fastapi_depends
+from fda_sync._bridge import BridgeError, get_bridge
+
+app = FastAPI()
+
+async def where_dep():
+    yield (os.getpid(), threading.current_thread().name)
+
+@with_fastapi_depends(app=app)
+def where(*, at: Annotated[tuple, Depends(where_dep)]) -> tuple:
+    return at
+
+@with_fastapi_depends(app=app)
+async def where_async(*, at: Annotated[tuple, Depends(where_dep)]) -> tuple:
+    return at
+
+def child_checks(parent_state) -> dict:
+    signal.setitimer(signal.ITIMER_REAL, 2.0)  # hang -> killed by SIGALRM
+    facts = {
+        "def": where() == (os.getpid(), "fda-sync-bridge"),
+        "async": where_async() == (os.getpid(), "fda-sync-bridge"),
+    }
+    state = get_bridge().state()
+    facts["new loop"] = parent_state is None or (
+        state is not parent_state and state.loop is not parent_state.loop
+    )
+    facts["loop thread alive"] = state.thread.is_alive()
+    facts["one loop thread"] = [
+        t.name for t in threading.enumerate() if t.name == "fda-sync-bridge"
+    ] == ["fda-sync-bridge"]
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    return facts
+
+def fork_and_check(parent_state) -> None:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            facts = child_checks(parent_state)
+            print(repr(facts), flush=True)
+            os._exit(0 if all(facts.values()) else 1)
+        except BaseException as exc:
+            print(repr(exc), flush=True)
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+def test_f1_child_gets_a_new_loop_and_the_parent_keeps_its_own() -> None:
+    script = run_script(
+        PRELUDE
+        + """
+assert where() == (os.getpid(), "fda-sync-bridge")
+stack = FastApiDepsStack(app=app).start()  # bound to the parent's loop
+parent_state = get_bridge().state()
+pid = os.fork()
+if pid == 0:
+    signal.setitimer(signal.ITIMER_REAL, 2.0)
+    facts = child_checks(parent_state)
+    try:
+        stack.resolve(where_dep)
+    except BridgeError as exc:
+        facts["parent's stack refused"] = "another process" in str(exc)
+    print(repr(facts), flush=True)
+    os._exit(0 if all(facts.values()) else 1)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), flush=True)
+print(repr(where() == (os.getpid(), "fda-sync-bridge")), flush=True)
+print(repr(get_bridge().state() is parent_state), flush=True)
+print(repr(stack.resolve(where_dep)[0] == os.getpid()), flush=True)
+stack.close()
+"""
+    )
+    assert script.stderr == ""
+    assert script.returncode == 0
+    facts = ast.literal_eval(script.lines[0])
+    assert facts == {
+        "def": True,
+        "async": True,
+        "new loop": True,
+        "loop thread alive": True,
+        "one loop thread": True,
+        "parent's stack refused": True,
+    }
+    assert script.lines[1:] == ["0", "True", "True", "True"]
+
+
+def test_f2_fork_while_another_thread_holds_the_start_up_lock() -> None:
+    script = run_script(
+        PRELUDE
+        + """
+bridge = get_bridge()
+for started_before in (False, True):
+    if started_before:
+        where()
+    parent_state = bridge._state
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_lock():
+        with bridge._lock:
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert holding.wait(10)
+    fork_and_check(parent_state)
+    release.set()
+    holder.join(10)
+print(repr(where() == (os.getpid(), "fda-sync-bridge")), flush=True)
+"""
+    )
+    assert script.stderr == ""
+    assert script.returncode == 0
+    lines = script.lines
+    expected_facts = {
+        "def": True,
+        "async": True,
+        "new loop": True,
+        "loop thread alive": True,
+        "one loop thread": True,
+    }
+    assert [ast.literal_eval(line) for line in lines[0:4:2]] == [expected_facts] * 2
+    assert lines[1:4:2] == ["0", "0"]
+    assert lines[4:] == ["True"]
+
+
+def test_f4_multiprocessing_fork_pool() -> None:
+    script = run_script(
+        PRELUDE
+        + """
+import multiprocessing
+
+def task(n: int) -> tuple:
+    pid, thread = where()
+    assert (pid, thread) == where_async()
+    return n, pid, thread
+
+parent_pid = os.getpid()
+assert where()[0] == parent_pid  # the bridge runs in the parent before the fork
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    results = pool.map_async(task, range(8), chunksize=1).get(timeout=20)
+print(repr(sorted(n for n, _, _ in results)), flush=True)
+print(repr(all(pid != parent_pid for _, pid, _ in results)), flush=True)
+print(repr({thread for _, _, thread in results}), flush=True)
+print(repr(where()[0] == parent_pid), flush=True)
+"""
+    )
+    assert script.stderr == ""
+    assert script.returncode == 0
+    assert script.lines == [
+        repr(list(range(8))),
+        "True",
+        repr({"fda-sync-bridge"}),
+        "True",
+    ]
