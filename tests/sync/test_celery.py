@@ -1,0 +1,165 @@
+"""F3: a real Celery worker (prefork pool, concurrency 2) with a real Redis broker.
+
+The worker's parent uses the bridge when it imports the tasks module, before the pool
+forks (as an application does at import). Every task must succeed in a child; each has a
+2-second hard time limit, so a task hanging on an inherited loop fails instead of waiting.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+TASKS = 12
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _stop(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(signum)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of our own on a free loopback port, stopped after the test."""
+    server = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if server is None:
+        pytest.fail(
+            "redis-server is not installed: the Celery test needs a real broker "
+            "(Debian/Ubuntu: apt-get install redis-server)."
+        )
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None, "redis-server exited at start-up"
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        _stop(process)
+
+
+@pytest.mark.timeout(90)
+def test_f3_celery_prefork_worker_runs_every_task_in_fresh_children(
+    redis_url: str, tmp_path: Path
+) -> None:
+    queue = f"fda-test-{uuid.uuid4().hex}"
+    env = {
+        **os.environ,
+        "FDA_TEST_BROKER": redis_url,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "fda_celery_tasks",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "2",
+                "--queues",
+                queue,
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                f"{queue}@%h",
+            ],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        results = _send_tasks(redis_url, queue)
+    except BaseException:
+        _stop(worker)
+        print(log.read_text(errors="replace")[-6000:])
+        raise
+    _stop(worker, signal.SIGQUIT)  # every task is done: no need for a warm shutdown
+    worker_log = log.read_text(errors="replace")
+
+    assert [result["n"] for result in results] == list(range(1, TASKS + 1))
+    parent = results[0]["parent"]
+    for result in results:
+        n, pid = result["n"], result["pid"]
+        assert pid != parent  # ran in a forked child
+        assert result["bridge pid"] == pid  # on the child's own loop
+        assert result["sync"] == [n, pid, "MainThread"]  # a def body: the caller's thread
+        assert result["async"] == [n, pid, "fda-sync-bridge"]
+        assert result["numbers"] == [0, 1, 2]
+        assert result["stack"] == pid
+        assert result["teardowns"] == 4
+    assert "Traceback" not in worker_log, worker_log[-4000:]
+
+
+def _send_tasks(broker: str, queue: str) -> list[dict[str, object]]:
+    """Send the tasks by name from a client app; wait for each result (bounded)."""
+    from celery import Celery
+
+    client = Celery("client", broker=broker, backend=broker)
+    try:
+        pending = [
+            client.send_task("fda_celery_tasks.work", args=[n], queue=queue)
+            for n in range(1, TASKS + 1)
+        ]
+        results = []
+        for result in pending:
+            results.append(result.get(timeout=60))
+            result.forget()
+        return results
+    finally:
+        client.close()
