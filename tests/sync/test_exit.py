@@ -188,4 +188,4 @@ raise SystemExit(3)
     )
     assert script.returncode == 3
     assert script.stderr == ""
-    assert script.lines[-2:] == ["open dep", "teardown dep"][-2:] or "teardown dep" in script.lines
+    assert script.lines == ["open dep", "teardown dep"]

@@ -1,0 +1,156 @@
+"""The sync FastApiDepsStack and resolve_fastapi_depends: same semantics as the async ones."""
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import pytest
+from fastapi import Depends, FastAPI, Request
+
+from fda_core import configure
+from fda_sync import FastApiDepsStack, resolve_fastapi_depends
+
+from .conftest import Recorder
+
+pytestmark = pytest.mark.timeout(15)
+
+
+def test_start_resolve_close_with_lifespan_and_shared_cache(
+    app: FastAPI, recorder: Recorder
+) -> None:
+    made: list[object] = []
+
+    async def connection(request: Request) -> AsyncIterator[dict[str, Any]]:
+        value = {"pool": request.state.pool}
+        made.append(value)
+        recorder.add("open")
+        yield value
+        recorder.add("close")
+
+    Connection = Annotated[dict[str, Any], Depends(connection)]
+    Fresh = Annotated[dict[str, Any], Depends(connection, use_cache=False)]
+
+    stack = FastApiDepsStack(app=app)
+    with pytest.raises(RuntimeError, match="not started"):
+        stack.resolve(Connection)
+    assert stack.start() is stack
+    with pytest.raises(RuntimeError, match="called already"):
+        stack.start()
+    first = stack.resolve(Connection)
+    assert stack.resolve(Connection) is first  # one cache for the whole stack
+    assert stack.resolve(connection) is first
+    assert stack.resolve(Fresh) is not first
+    assert first == {"pool": "the-pool"}
+    stack.close()
+    assert recorder.events == ["startup", "open", "open", "close", "close", "shutdown"]
+    with pytest.raises(RuntimeError, match="closed"):
+        stack.resolve(Connection)
+    stack.close()  # closing twice is a no-op
+    assert recorder.events[-1] == "shutdown"
+
+
+def test_close_with_an_exception_throws_it_into_dependencies(
+    app: FastAPI, recorder: Recorder
+) -> None:
+    async def transaction() -> AsyncIterator[str]:
+        try:
+            yield "tx"
+        except Exception as exc:
+            recorder.add(f"rollback {exc}")
+            raise
+        else:
+            recorder.add("commit")
+
+    error = RuntimeError("failed work")
+
+    def work() -> None:
+        with FastApiDepsStack(app=app) as stack:
+            assert stack.resolve(transaction) == "tx"
+            raise error
+
+    with pytest.raises(RuntimeError) as raised:
+        work()
+    assert raised.value is error
+    assert recorder.events == ["startup", "rollback failed work", "shutdown"]
+
+
+def test_classes_and_the_configured_app(app: FastAPI) -> None:
+    class Settings:
+        def __init__(self, request: Request) -> None:
+            self.pool = request.state.pool
+
+    configure(app=app)
+    with FastApiDepsStack() as stack:
+        settings = stack.resolve(Settings)
+    assert isinstance(settings, Settings)
+    assert settings.pool == "the-pool"
+
+
+def test_concurrent_resolves_from_many_threads_share_one_initialisation(app: FastAPI) -> None:
+    initialised: list[int] = []
+
+    async def expensive_singleton() -> AsyncIterator[object]:
+        initialised.append(1)
+        await asyncio.sleep(0.01)  # check-then-await would let others in here
+        yield object()
+
+    results: list[object] = []
+    errors: list[BaseException] = []
+    with FastApiDepsStack(app=app) as stack:
+        start = threading.Barrier(32, timeout=10)
+
+        def worker() -> None:
+            start.wait()
+            try:
+                results.append(stack.resolve(expensive_singleton))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(32)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    assert errors == []
+    assert len(results) == 32
+    assert len({id(result) for result in results}) == 1
+    assert initialised == [1]
+
+
+def test_resolve_fastapi_depends_yields_values_and_tears_down(
+    app: FastAPI, recorder: Recorder
+) -> None:
+    async def db() -> AsyncIterator[str]:
+        recorder.add("open")
+        yield "db"
+        recorder.add("close")
+
+    def handler(x: int, *, d: Annotated[str, Depends(db)]) -> None: ...
+
+    with resolve_fastapi_depends(handler, dependency_overrides_provider=app) as values:
+        assert values == {"d": "db"}
+        assert recorder.events == ["open"]
+    assert recorder.events == ["open", "close"]
+
+
+def test_resolve_fastapi_depends_scope_and_overrides(app: FastAPI) -> None:
+    async def method(request: Request) -> str:
+        return request.method
+
+    async def real() -> str:
+        return "real"
+
+    async def fake() -> str:
+        return "fake"
+
+    app.dependency_overrides[real] = fake
+
+    def handler(
+        *, m: Annotated[str, Depends(method)], r: Annotated[str, Depends(real)]
+    ) -> None: ...
+
+    with resolve_fastapi_depends(
+        handler, scope={"method": "PUT"}, dependency_overrides_provider=app
+    ) as values:
+        assert values == {"m": "PUT", "r": "fake"}
