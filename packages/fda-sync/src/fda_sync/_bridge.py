@@ -173,7 +173,7 @@ class Bridge:
         with self._lock:
             state = self._state
             if state is not None and state.pid != os.getpid():
-                self._forget()
+                self.forget_parent()
                 state = None
             if state is None:
                 state = self._state = self._start()
@@ -197,7 +197,7 @@ class Bridge:
         thread.start()
         return state
 
-    def _forget(self) -> None:
+    def forget_parent(self) -> None:
         """Drop a parent process's loop (called in a fork child). Never touch it again."""
         if self._state is not None:
             _forgotten.append(self._state)  # no __del__ of a loop another process runs
@@ -497,7 +497,7 @@ def _foreign_owner_error(owner: LoopState) -> BridgeError:
 
 def _after_fork_in_child() -> None:
     for bridge in list(_bridges):
-        bridge._forget()
+        bridge.forget_parent()
 
 
 def _shutdown_all() -> None:

@@ -115,7 +115,11 @@ def with_fastapi_depends(
     loop; dependencies always resolve and tear down on the loop.
     """
     if func is None:
-        return lambda f: _depends(f, scope, context, app)
+
+        def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+            return _depends(f, scope, context, app)
+
+        return decorate
     return _depends(func, scope, context, app)
 
 
@@ -161,5 +165,9 @@ def with_fastapi_lifecycle(
     ``request.state``, whether the body is ``def`` or ``async def``.
     """
     if func is None:
-        return lambda f: _lifecycle(f, app)
+
+        def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+            return _lifecycle(f, app)
+
+        return decorate
     return _lifecycle(func, app)

@@ -41,7 +41,7 @@ async def _async_body(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
-) -> AsyncIterator[AsyncGenerator[Any, Any]]:
+) -> AsyncGenerator[AsyncGenerator[Any, Any], None]:
     async with injector.values(args, kwargs, call_scope) as values:
         generator = injector.func(*args, **kwargs, **values)
         try:
@@ -199,5 +199,9 @@ def iter_with_fastapi_depends(
     ``close()``, when the body raises, and when an abandoned generator is collected.
     """
     if func is None:
-        return lambda f: _iter(f, scope, context, app)
+
+        def decorate(f: Callable[..., Any]) -> Callable[..., Generator[Any, Any, Any]]:
+            return _iter(f, scope, context, app)
+
+        return decorate
     return _iter(func, scope, context, app)

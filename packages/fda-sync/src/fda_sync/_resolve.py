@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +18,7 @@ def resolve_fastapi_depends(
     func: Callable[..., Any],
     scope: Mapping[str, Any] | None = None,
     dependency_overrides_provider: Any = None,
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """Resolve ``func``'s injected parameters on the bridge loop; yield them as kwargs.
 
     They stay open (held by one task on the loop) until the block exits; the block's

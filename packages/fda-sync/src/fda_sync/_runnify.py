@@ -50,5 +50,9 @@ def runnify_with_fastapi_depends(
     ``func`` (``def`` or ``async def``), then shuts down: a script needs nothing else.
     """
     if func is None:
-        return lambda f: _runnify(f, app)
+
+        def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+            return _runnify(f, app)
+
+        return decorate
     return _runnify(func, app)
