@@ -195,6 +195,7 @@ def wheels(session: nox.Session) -> None:
             external=True,
         )
         session.run("uv", "pip", "freeze", f"--python={python}", external=True)
+        session.run("uv", "pip", "check", f"--python={python}", external=True)
         session.run(
             str(venv / "bin" / "pytest"),
             "tests/wheels",
