@@ -26,7 +26,7 @@ FENCE = re.compile(
 )
 TITLE = re.compile(r'title="(?P<title>[^"]+)"')
 #: pymdownx.snippets' include line: the docs show a file of the repository in full.
-SNIPPET = re.compile(r'^--8<-- "(?P<path>[^"]+)"$', re.MULTILINE)
+SNIPPET = re.compile(r'^[ \t]*--8<-- "(?P<path>[^"]+)"$', re.MULTILINE)
 
 
 @dataclass
