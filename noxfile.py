@@ -14,7 +14,7 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.download_python = "never"
 nox.options.reuse_existing_virtualenvs = False
-# The default set is what CI runs (.ci/run runs `python -m nox`): about 5 minutes on 2 cores.
+# The default set is what CI runs (.ci/run runs `python -m nox`): 7 to 8 minutes on 2 cores.
 nox.options.sessions = ["lint", "typing", "lock", "tests", "wheels", "lowest", "docs"]
 
 # Interpreters are never downloaded: use the ones installed with pyenv, if any.

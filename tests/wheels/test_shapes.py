@@ -90,6 +90,7 @@ def test_exactly_the_shapes_distributions_are_importable(distribution: str) -> N
     # From the venv's site-packages, not from the workspace's source folders.
     assert Path(imported.__file__).resolve().is_relative_to(Path(sys.prefix).resolve())
     if distribution in OURS:
+        assert (Path(imported.__file__).parent / "py.typed").is_file()  # typed, PEP 561
         assert importlib.metadata.version(distribution) == VERSION
         assert imported.__version__ == VERSION
         direct_url = importlib.metadata.distribution(distribution).read_text("direct_url.json")
