@@ -608,6 +608,14 @@ async def test_l1_call_from_a_foreign_running_loop_is_refused_at_once(app: FastA
     assert await asyncio.to_thread(async_body) == "value"
 
 
+async def test_l1_a_refused_call_starts_no_loop(bridge: Bridge) -> None:
+    with pytest.raises(BridgeError, match="freeze that loop"):
+        bridge.run(_thread)
+    with pytest.raises(BridgeError, match="freeze that loop"):
+        bridge.state()
+    assert not bridge.started()
+
+
 def test_l2_blocking_call_on_the_bridge_loop_fails_at_once(app: FastAPI) -> None:
     @with_fastapi_depends(app=app)
     def inner() -> str:

@@ -166,7 +166,11 @@ class Bridge:
     # -- the loop's life ------------------------------------------------------------
 
     def state(self) -> LoopState:
-        """The usable loop of this process, started if needed."""
+        """The usable loop of this process, started if needed.
+
+        Refused (before anything starts) on a thread that runs an event loop.
+        """
+        self._refuse_running_loop()
         state = self._state
         if state is not None and state.usable and state.pid == os.getpid():
             return state
@@ -186,8 +190,14 @@ class Bridge:
         state = self._state
         return state is not None and state.pid == os.getpid()
 
+    def _refuse_running_loop(self) -> None:
+        running = asyncio._get_running_loop()
+        if running is not None:
+            state = self._state
+            raise _running_loop_error(running, own=state is not None and running is state.loop)
+
     def _start(self) -> LoopState:
-        if sys.is_finalizing():
+        if _at_exit or sys.is_finalizing():  # nobody would shut a new loop down
             raise _closed_error()
         state = LoopState(asyncio.new_event_loop())
         thread = threading.Thread(
@@ -312,12 +322,13 @@ class Bridge:
         interrupted, let the work finish (bounded) instead of cancelling it: for teardown.
         ``owner``: the call must run on that loop (what it touches belongs to it).
         """
-        running = asyncio._get_running_loop()
+        if owner is not None and owner.pid != os.getpid():
+            raise _foreign_owner_error(owner)
         state = self._state
         if state is None or not state.usable or state.pid != os.getpid():
             state = self.state()
-        if running is not None:
-            raise _running_loop_error(running, own=running is state.loop)
+        else:
+            self._refuse_running_loop()
         if owner is not None and owner is not state:
             raise _foreign_owner_error(owner)
         call = _Call(factory)
