@@ -13,7 +13,7 @@ from fastapi import BackgroundTasks, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 
 from fda_core import configure
-from fda_sync import with_fastapi_depends
+from fda_sync import BridgeError, with_fastapi_depends
 from fda_sync._bridge import get_bridge
 
 from .conftest import Recorder
@@ -223,3 +223,61 @@ def test_nested_sync_calls_from_a_def_body_and_from_a_def_dependency(app: FastAP
 
     assert outer() == "leaf@dep+leaf"
     assert get_bridge().started()
+
+
+@pytest.mark.parametrize("body_kind", ["def", "async def"])
+def test_teardown_errors_reach_the_caller_after_the_body_ran(
+    app: FastAPI, recorder: Recorder, body_kind: str
+) -> None:
+    async def flaky_close() -> AsyncIterator[str]:
+        yield "conn"
+        raise ConnectionError("could not close")
+
+    Conn = Annotated[str, Depends(flaky_close)]
+    if body_kind == "def":
+
+        @with_fastapi_depends(app=app)
+        def body(*, conn: Conn) -> str:
+            recorder.add("body")
+            return conn
+
+    else:
+
+        @with_fastapi_depends(app=app)
+        async def body(*, conn: Conn) -> str:
+            recorder.add("body")
+            return conn
+
+    with pytest.raises(ConnectionError, match="could not close"):
+        body()
+    assert recorder.events == ["body"]
+
+
+def test_inside_a_real_app_def_route_and_background_task(recorder: Recorder) -> None:
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+
+    async def user(authorization: str = Header()) -> str:
+        return authorization.removeprefix("Bearer ")
+
+    @with_fastapi_depends(app=app)
+    def notify(message: str, *, who: Annotated[str, Depends(user)]) -> None:
+        recorder.add(f"{message} for {who}")
+
+    @app.get("/def-route")
+    def def_route(request: Request, tasks: BackgroundTasks) -> dict[str, str]:
+        notify("from a def route", _scope=request.scope)  # a worker thread: allowed
+        tasks.add_task(notify, "from a background task", _scope=request.scope)
+        return {"ok": "yes"}
+
+    @app.get("/async-route")
+    async def async_route(request: Request) -> None:
+        notify("never", _scope=request.scope)  # the server's loop: refused
+
+    with TestClient(app) as client:
+        response = client.get("/def-route", headers={"authorization": "Bearer ann"})
+        assert response.json() == {"ok": "yes"}
+        with pytest.raises(BridgeError, match="to_thread"):
+            client.get("/async-route", headers={"authorization": "Bearer ann"})
+    assert recorder.events == ["from a def route for ann", "from a background task for ann"]
