@@ -32,7 +32,8 @@ class FastApiDepsStack:
     The sync twin of ``fastapi_depends_anywhere.FastApiDepsStack``: one lifespan, one
     dependency cache shared by every ``resolve()``, teardown in reverse order at
     ``close()``. One task on the bridge loop enters, resolves and exits, so ``start``,
-    ``resolve`` and ``close`` may be called from any threads.
+    ``resolve`` and ``close`` may be called from any threads; dependencies see the context
+    variables of the thread that called ``start()``.
     """
 
     def __init__(self, app: FastAPI | None = None) -> None:
