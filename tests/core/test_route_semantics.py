@@ -156,12 +156,19 @@ async def test_other_parameters_pass_through_untouched(app: FastAPI) -> None:
 
     @with_fastapi_depends
     async def f(
-        w: Widget, n: int, /, label: str, *rest: Any, d: Annotated[str, Depends(dep)], **extra: Any
+        w: Widget,
+        n: int,
+        /,
+        label: str,
+        tags: list[str],
+        *rest: Any,
+        d: Annotated[str, Depends(dep)],
+        **extra: Any,
     ) -> tuple[Any, ...]:
-        return w, n, label, rest, d, extra
+        return w, n, label, tags, rest, d, extra
 
-    result = await f(widget, "not-an-int", "lbl", 7, 8, flag=True)
-    assert result == (widget, "not-an-int", "lbl", (7, 8), "dep", {"flag": True})
+    result = await f(widget, "not-an-int", "lbl", ["a"], 7, 8, flag=True)
+    assert result == (widget, "not-an-int", "lbl", ["a"], (7, 8), "dep", {"flag": True})
     assert result[0] is widget
 
 
@@ -217,7 +224,7 @@ async def test_signature_shows_only_the_callers_parameters(app: FastAPI) -> None
         """Doc."""
         return d
 
-    assert list(inspect.signature(f).parameters) == ["user_id", "days"]
+    assert list(inspect.signature(f).parameters) == ["user_id", "days", "_scope"]
     assert f.__name__ == "f"
     assert f.__doc__ == "Doc."
 

@@ -59,3 +59,13 @@ def test_without_asyncer_using_it_names_the_install_command(
 
     with pytest.raises(ImportError, match=r'pip install "fastapi-depends-anywhere\[asyncer\]"'):
         runnify_with_fastapi_depends(job)
+
+
+def test_the_signature_is_the_commands_own_parameters(events: Any) -> None:
+    """What Typer turns into CLI options: no injected parameter, no ``_scope``."""
+    import inspect
+
+    @runnify_with_fastapi_depends(app=make_app(events))
+    async def cleanup(days: int = 30, *, records: Records) -> None: ...
+
+    assert list(inspect.signature(cleanup).parameters) == ["days"]

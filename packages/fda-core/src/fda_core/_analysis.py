@@ -15,6 +15,7 @@ import inspect
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import GenericAlias
 from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import params
@@ -49,7 +50,12 @@ def _is_injected(annotation: Any, default: Any) -> bool:
         base, *metadata = get_args(annotation)
         if any(isinstance(m, (*_INJECTED_MARKERS, params.Body)) for m in metadata):
             return True
-    return isinstance(base, type) and issubclass(base, _SPECIAL_TYPES)
+    # inspect.isclass: on Python 3.10 a ``list[str]`` alias passes isinstance(x, type).
+    return (
+        inspect.isclass(base)
+        and not isinstance(base, GenericAlias)
+        and (issubclass(base, _SPECIAL_TYPES))
+    )
 
 
 class _Unresolved:

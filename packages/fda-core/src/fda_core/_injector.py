@@ -25,6 +25,23 @@ from fda_core._resolution import (
 __all__ = ["Injector"]
 
 
+SCOPE_PARAMETER = inspect.Parameter(
+    "_scope",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=None,
+    annotation=Mapping[str, Any] | None,
+)
+
+
+def with_scope_parameter(parameters: list[inspect.Parameter]) -> list[inspect.Parameter]:
+    """``parameters`` plus the keyword-only ``_scope=`` every decorated call accepts."""
+    if any(p.name == "_scope" for p in parameters):
+        return parameters
+    if parameters and parameters[-1].kind is inspect.Parameter.VAR_KEYWORD:
+        return [*parameters[:-1], SCOPE_PARAMETER, parameters[-1]]
+    return [*parameters, SCOPE_PARAMETER]
+
+
 class Injector:
     """Resolves the injected parameters of one function, as a route would, per call.
 
@@ -57,15 +74,16 @@ class Injector:
         return self._analysis
 
     def signature(self) -> inspect.Signature:
-        """The caller-facing signature: only the parameters the caller passes."""
+        """The caller-facing signature: the caller's own parameters and ``_scope``.
+
+        Tools that check calls against it (Celery's ``delay``) then accept ``_scope=``.
+        """
         signature = inspect.signature(self.func)
-        if self._analysis is None:
-            return signature
-        return signature.replace(
-            parameters=[
-                p for p in self._analysis.parameters if p.name not in self._analysis.injected
-            ]
-        )
+        parameters = list(signature.parameters.values())
+        if self._analysis is not None:
+            injected = self._analysis.injected
+            parameters = [p for p in self._analysis.parameters if p.name not in injected]
+        return signature.replace(parameters=with_scope_parameter(parameters))
 
     def wraps(self, wrapper: Callable[..., Any]) -> None:
         """Give ``wrapper`` the function's metadata and its caller-facing signature."""

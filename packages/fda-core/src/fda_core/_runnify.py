@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, overload
 
@@ -35,7 +36,13 @@ def _runnify(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Any
         from asyncer import runnify
     except ImportError as exc:
         raise ImportError(_MISSING_ASYNCER, name="asyncer") from exc
-    return runnify(with_fastapi_lifecycle(with_fastapi_depends(func, app=app), app=app))
+    runner = runnify(with_fastapi_lifecycle(with_fastapi_depends(func, app=app), app=app))
+    # A command's parameters are its CLI options (Typer reads them): no ``_scope`` there.
+    signature = inspect.signature(runner)
+    runner.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name != "_scope"]
+    )
+    return runner
 
 
 @overload
