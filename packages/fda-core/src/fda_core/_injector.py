@@ -42,6 +42,15 @@ def with_scope_parameter(parameters: list[inspect.Parameter]) -> list[inspect.Pa
     return [*parameters, SCOPE_PARAMETER]
 
 
+def hide_scope_parameter(func: Callable[..., Any]) -> None:
+    """Drop ``_scope`` from ``func``'s signature: a command's parameters are its CLI
+    options (Typer reads them), and a command has no request to carry."""
+    signature = inspect.signature(func)
+    func.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name != "_scope"]
+    )
+
+
 class Injector:
     """Resolves the injected parameters of one function, as a route would, per call.
 

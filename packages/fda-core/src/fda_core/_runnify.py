@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import FastAPI
 
 from fda_core._decorators import with_fastapi_depends, with_fastapi_lifecycle
+from fda_core._injector import hide_scope_parameter
 
 __all__ = ["runnify_with_fastapi_depends"]
 
@@ -37,11 +37,7 @@ def _runnify(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Any
     except ImportError as exc:
         raise ImportError(_MISSING_ASYNCER, name="asyncer") from exc
     runner = runnify(with_fastapi_lifecycle(with_fastapi_depends(func, app=app), app=app))
-    # A command's parameters are its CLI options (Typer reads them): no ``_scope`` there.
-    signature = inspect.signature(runner)
-    runner.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[p for p in signature.parameters.values() if p.name != "_scope"]
-    )
+    hide_scope_parameter(runner)
     return runner
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 import fda_core
 from fda_core._decorators import is_async_callable, reject_generators
+from fda_core._injector import hide_scope_parameter
 from fda_sync._decorators import bridged, with_fastapi_depends, with_fastapi_lifecycle
 
 __all__ = ["runnify_with_fastapi_depends"]
@@ -26,9 +27,12 @@ def _runnify(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Any
         inner = fda_core.with_fastapi_lifecycle(
             fda_core.with_fastapi_depends(func, app=app), app=app
         )
-        return bridged(func, inner)
-    # The body runs in the caller's thread, inside the lifespan, with its dependencies.
-    return with_fastapi_lifecycle(with_fastapi_depends(func, app=app), app=app)
+        runner = bridged(func, inner)
+    else:
+        # The body runs in the caller's thread, inside the lifespan, with its dependencies.
+        runner = with_fastapi_lifecycle(with_fastapi_depends(func, app=app), app=app)
+    hide_scope_parameter(runner)
+    return runner
 
 
 @overload
