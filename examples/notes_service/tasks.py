@@ -1,0 +1,54 @@
+"""Celery tasks on the sync API: ``celery -A notes_service.tasks worker``.
+
+A task is a plain function. It calls functions decorated with
+``fastapi_depends_anywhere.sync``: each call starts the app's lifespan (the engine), resolves
+the dependencies on the process's bridge loop, runs, commits or rolls back, and shuts down.
+The caller's token travels as a task argument and becomes the scope's Authorization header,
+so the current-user dependency works as in a request.
+"""
+
+import os
+from typing import Any
+
+from celery import Celery
+
+import notes_service.app  # noqa: F401  # configures the FastAPI app
+from fastapi_depends_anywhere.sync import with_fastapi_depends, with_fastapi_lifecycle
+from notes_service.deps import CurrentUserDep, NotesDep
+from notes_service.settings import get_settings
+
+settings = get_settings()
+# `celery -A notes_service.tasks` finds it by its name: no other `app` or `celery` here.
+celery = Celery("notes_service", broker=settings.broker_url, backend=settings.broker_url)
+celery.conf.update(
+    broker_connection_retry_on_startup=True,
+    worker_prefetch_multiplier=1,
+    task_time_limit=60,  # a task that hangs is killed, not waited for
+)
+
+
+class RejectedNoteError(ValueError):
+    """A note of a batch is invalid: the whole batch is rolled back."""
+
+
+def bearer(token: str) -> dict[str, Any]:
+    """The scope of a request that carries ``token``."""
+    return {"headers": {"authorization": f"Bearer {token}"}}
+
+
+@with_fastapi_lifecycle
+@with_fastapi_depends
+async def add_notes(texts: list[str], *, user: CurrentUserDep, notes: NotesDep) -> list[int]:
+    """All the notes in one session: committed together, or rolled back together."""
+    ids = []
+    for number, text in enumerate(texts, 1):
+        if not text.strip():
+            raise RejectedNoteError(f"note {number} of {len(texts)} is empty")
+        ids.append((await notes.add(user, text)).id)
+    return ids
+
+
+@celery.task(name="notes.import_notes")
+def import_notes(token: str, texts: list[str]) -> dict[str, Any]:
+    """Import a batch of notes for the owner of ``token``."""
+    return {"ids": add_notes(texts, _scope=bearer(token)), "pid": os.getpid()}
