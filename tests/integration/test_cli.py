@@ -1,0 +1,103 @@
+"""The Typer CLI: commands built with runnify_with_fastapi_depends reuse the app's
+dependencies and lifespan. Typer's CliRunner in-process; a real process for the last."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from notes_service.cli import cli
+from notes_service.settings import Settings
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+runner = CliRunner()
+
+
+def invoke(*args: str) -> list[str]:
+    result = runner.invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output.splitlines()
+
+
+def count(database: Path, query: str) -> int:
+    with closing(sqlite3.connect(database)) as conn:
+        return int(conn.execute(query).fetchone()[0])
+
+
+def test_init_db_migrates_the_database_the_settings_name(settings: Settings) -> None:
+    assert invoke("init-db") == [f"{settings.database}: schema at revision 0001"]
+    assert count(settings.database, "SELECT count(*) FROM alembic_version") == 1
+    assert invoke("init-db") == [f"{settings.database}: schema at revision 0001"]
+
+
+def test_seed_once(settings: Settings) -> None:
+    invoke("init-db")
+    assert invoke("seed") == ["seeded 2 users and 4 notes"]
+    assert invoke("seed") == ["already seeded"]
+    assert count(settings.database, "SELECT count(*) FROM notes") == 4
+
+
+def test_report(database: Path) -> None:
+    assert invoke("report") == [
+        "ann: 3 notes",
+        "bob: 1 note",
+        f"total: 4 notes in {database}",
+    ]
+
+
+def test_add_note_as_the_owner_of_a_token(database: Path) -> None:
+    assert invoke("add-note", "From the CLI", "--token", "bob-token") == [
+        "bob added note 5: From the CLI"
+    ]
+    refused = runner.invoke(cli, ["add-note", "Nope", "--token", "wrong"])
+    assert refused.exit_code == 1
+    assert "error: Invalid token" in refused.output
+    assert count(database, "SELECT count(*) FROM notes WHERE text = 'Nope'") == 0
+
+
+def test_cleanup_days(database: Path) -> None:
+    assert invoke("cleanup", "--days", "30") == ["deleted 1 note older than 30 days"]
+    assert invoke("cleanup") == ["deleted 0 notes older than 30 days"]
+    assert invoke("cleanup", "--days", "2") == ["deleted 1 note older than 2 days"]
+    assert count(database, "SELECT count(*) FROM notes") == 2
+    assert runner.invoke(cli, ["cleanup", "--days", "0"]).exit_code == 2  # Typer validates
+
+
+def test_the_commands_options_are_the_functions_own() -> None:
+    result = runner.invoke(cli, ["cleanup", "--help"])
+    assert result.exit_code == 0
+    assert "--days" in result.output
+    for injected in ("notes", "session", "_scope"):
+        assert f"--{injected}" not in result.output
+
+
+@pytest.mark.timeout(60)
+def test_a_real_process(database: Path) -> None:
+    """``python -m notes_service`` in a process of its own, on ``NOTES_DATABASE``."""
+    env = {**os.environ, "NOTES_DATABASE": str(database), "PYTHONPATH": str(EXAMPLES)}
+    run = subprocess.run(
+        [sys.executable, "-m", "notes_service", "cleanup", "--days", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert (run.returncode, run.stdout, run.stderr) == (
+        0,
+        "deleted 1 note older than 30 days\n",
+        "",
+    )
+    assert count(database, "SELECT count(*) FROM notes") == 3
+
+
+def test_the_default_database_is_a_file_in_the_working_folder() -> None:
+    assert Settings.from_env({}).database == Path("notes.sqlite3")
+    assert Settings.from_env({"NOTES_DATABASE": "/data/n.db"}).database_url == (
+        "sqlite+aiosqlite:////data/n.db"
+    )
