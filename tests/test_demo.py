@@ -1,6 +1,11 @@
-"""The README's demo command works and really persists to its SQLite file."""
+"""The README's demo command: the example service's CLI, on its embedded SQLite file.
+
+The command is read from the README, so the two cannot drift apart; its Python part runs in
+a process of its own, from the folder ``uv run --directory`` names, on a temporary file.
+"""
 
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -9,28 +14,54 @@ from pathlib import Path
 
 import pytest
 
-DEMO = Path(__file__).parent.parent / "examples" / "demo.py"
+ROOT = Path(__file__).resolve().parent.parent
+INSTALL = "python -m pip install uv && "
+
+
+def readme_demo_command() -> list[str]:
+    """``python -m uv run --directory DIR [uv options] python ARGS...`` -> ``[DIR, ARGS...]``."""
+    lines = [
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith(INSTALL + "python -m uv run") and " demo" in line
+    ]
+    assert len(lines) == 1, lines
+    words = shlex.split(lines[0].removeprefix(INSTALL))
+    assert words[:4] == ["python", "-m", "uv", "run"]
+    python = words.index("python", 4)
+    assert "--directory" in words[4:python]
+    return [words[words.index("--directory") + 1], *words[python + 1 :]]
+
+
+def test_the_readme_command_runs_the_cli_demo() -> None:
+    assert readme_demo_command() == ["examples", "-m", "notes_service", "demo"]
 
 
 @pytest.mark.timeout(60)
-def test_demo_runs_twice_on_its_sqlite_file(tmp_path: Path) -> None:
-    database = tmp_path / "demo.sqlite3"
-    env = {**os.environ, "DEMO_DATABASE": str(database)}
-    runs = [
-        subprocess.run(
-            [sys.executable, str(DEMO)], env=env, capture_output=True, text=True, timeout=50
-        )
-        for _ in range(2)
+def test_the_demo_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    folder, *args = readme_demo_command()
+    database = tmp_path / "notes.sqlite3"
+    env = {**os.environ, "NOTES_DATABASE": str(database)}
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT / folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout.splitlines() == [
+        f"{database}: schema at revision 0001",
+        "seeded 2 users and 4 notes",
+        "ann added note 5: Written by the demo",
+        "ann: 4 notes",
+        "bob: 1 note",
+        f"total: 5 notes in {database}",
     ]
-    for run in runs:
-        assert run.returncode == 0, run.stderr
-        assert run.stderr == ""
-    assert "notes: 0 before, 1 after adding one" in runs[0].stdout
-    assert "notes: 1 before, 2 after adding one" in runs[1].stdout
-    assert "rolled back, still 2 notes" in runs[1].stdout
-    assert runs[1].stdout.splitlines()[-1] == "shutdown: closed the database"
     with closing(sqlite3.connect(database)) as conn:
-        assert conn.execute("SELECT text FROM notes").fetchall() == [
-            ("written by a script",),
-            ("written by a script",),
-        ]
+        assert conn.execute(
+            "SELECT u.name, n.text FROM notes n JOIN users u ON u.id = n.author_id WHERE n.id = 5"
+        ).fetchall() == [("ann", "Written by the demo")]
