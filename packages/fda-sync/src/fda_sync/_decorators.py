@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import FastAPI
 
@@ -25,6 +25,16 @@ from fda_sync._held import SyncHeld
 __all__ = ["bridged", "run_body", "with_fastapi_depends", "with_fastapi_lifecycle"]
 
 T = TypeVar("T")
+
+
+class SyncDecorator(Protocol):
+    """What a sync decorator called with options returns: a decorator, generic in the
+    decorated function's return type (``def`` or ``async def``)."""
+
+    @overload
+    def __call__(self, func: Callable[..., Awaitable[T]], /) -> Callable[..., T]: ...
+    @overload
+    def __call__(self, func: Callable[..., T], /) -> Callable[..., T]: ...
 
 
 def run_body(held: SyncHeld[Any], func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -100,7 +110,7 @@ def with_fastapi_depends(
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
     app: FastAPI | None = None,
-) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., T]]: ...
+) -> SyncDecorator: ...
 def with_fastapi_depends(
     func: Callable[..., Any] | None = None,
     *,
@@ -153,9 +163,7 @@ def with_fastapi_lifecycle(
     func: Callable[..., T], *, app: FastAPI | None = None
 ) -> Callable[..., T]: ...
 @overload
-def with_fastapi_lifecycle(
-    func: None = None, *, app: FastAPI | None = None
-) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., T]]: ...
+def with_fastapi_lifecycle(func: None = None, *, app: FastAPI | None = None) -> SyncDecorator: ...
 def with_fastapi_lifecycle(
     func: Callable[..., Any] | None = None, *, app: FastAPI | None = None
 ) -> Any:

@@ -13,7 +13,12 @@ from fastapi import FastAPI
 import fda_core
 from fda_core._decorators import is_async_callable, reject_generators
 from fda_core._injector import hide_scope_parameter
-from fda_sync._decorators import bridged, with_fastapi_depends, with_fastapi_lifecycle
+from fda_sync._decorators import (
+    SyncDecorator,
+    bridged,
+    with_fastapi_depends,
+    with_fastapi_lifecycle,
+)
 
 __all__ = ["runnify_with_fastapi_depends"]
 
@@ -46,7 +51,7 @@ def runnify_with_fastapi_depends(
 @overload
 def runnify_with_fastapi_depends(
     func: None = None, *, app: FastAPI | None = None
-) -> Callable[[Callable[..., Awaitable[T] | T]], Callable[..., T]]: ...
+) -> SyncDecorator: ...
 def runnify_with_fastapi_depends(
     func: Callable[..., Any] | None = None, *, app: FastAPI | None = None
 ) -> Any:
