@@ -126,6 +126,9 @@ class Analysis:
     parameters: tuple[inspect.Parameter, ...]
     injected: frozenset[str]
     positional: tuple[str, ...]
+    #: (name, annotation) of required parameters whose annotation names nothing that
+    #: exists: taken for the caller's own, which a forgotten one makes confusing.
+    unresolved: tuple[tuple[str, str], ...] = ()
     _variants: dict[frozenset[str], Dependant] = field(
         default_factory=dict[frozenset[str], Dependant]
     )
@@ -144,6 +147,19 @@ class Analysis:
         names = [name for name in kwargs if name in self.injected]
         names += [name for index, name in self._positional_injected if index < len(args)]
         return frozenset(names) if names else _NOTHING
+
+    def check_unresolved(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Say which annotation is at fault when such a parameter was not passed."""
+        passed = set(kwargs).union(self.positional[: len(args)])
+        for name, annotation in self.unresolved:
+            if name not in passed:
+                raise TypeError(
+                    f"{describe(self.func)}() is missing argument {name!r}. Its annotation "
+                    f"{annotation!r} names something that does not exist at run time, so "
+                    f"{name!r} was taken for a parameter of the caller's. If it is a "
+                    "dependency, define what the annotation names at module level (not "
+                    "inside a function, nor only under `if TYPE_CHECKING:`)."
+                )
 
     def dependant(self, provided: frozenset[str] = _NOTHING) -> Dependant:
         """FastAPI's analysis of the injected parameters the caller did not pass."""
@@ -213,7 +229,15 @@ def analyse(func: Callable[..., Any], *, strict: bool = False) -> Analysis:
     positional = tuple(
         p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     )
-    analysis = Analysis(func, parameters, injected, positional)
+    raw = inspect.signature(func).parameters
+    unresolved = tuple(
+        (p.name, str(raw[p.name].annotation))
+        for p in parameters
+        if p.annotation is _Unresolved
+        and p.default is p.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    )
+    analysis = Analysis(func, parameters, injected, positional, unresolved)
     analysis.dependant()  # analyse the graph now: bad signatures fail on first use
     return analysis
 

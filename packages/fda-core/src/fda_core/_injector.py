@@ -109,6 +109,8 @@ class Injector:
         """Resolve what the caller did not pass, keep it open for the body, tear down."""
         app = resolve_app(self.app)
         analysis = self.analysis
+        if analysis.unresolved:
+            analysis.check_unresolved(args, kwargs)
         provided = analysis.provided(args, kwargs)
         plan = analysis.plan(provided, app.dependency_overrides)
         async with call_context(self.context):
@@ -144,7 +146,12 @@ class Injector:
         """Resolve, run ``body`` with the values, tear down: the per-call hot path."""
         app = self.app or get_configured_app()
         analysis = self._analysis
-        if app is not None and analysis is not None and get_context_factory() is None:
+        if (
+            app is not None
+            and analysis is not None
+            and not analysis.unresolved
+            and get_context_factory() is None
+        ):
             plan = analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
             if plan is not None:
                 request = self._request(app, call_scope)
