@@ -236,3 +236,13 @@ def docs(session: nox.Session) -> None:
     _sync(session, "docs")
     site = Path(session.create_tmp()) / "site"
     session.run("mkdocs", "build", "--strict", f"--site-dir={site}")
+
+
+@nox.session(python="3.12")
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not part of the default run): per-call cost against FastAPI's resolver,
+    a hand-built floor and fastapi-injectable; the bridge against a bare loop and anyio."""
+    _sync(session, "test")
+    session.install("fastapi-injectable")
+    session.run("python", "bench/bench_resolution.py", *session.posargs)
+    session.run("python", "bench/bench_bridge.py")
