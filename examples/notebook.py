@@ -13,14 +13,14 @@ stack = FastApiDepsStack(app=app)
 await stack.start()  # the lifespan's startup: the engine opens
 notes = await stack.resolve(NotesDep)  # one session, open until the stack closes
 
-# %% Cell 2: use them freely, across cells
+# %% Cell 2: use them freely, across cells: read...
 authors = await notes.counts_by_author()
 authors
 
-# %%
+# %% Cell 3: ...and write, in the stack's session
 ann = await notes.user_named("ann")
 await notes.add(ann, "Explored in a notebook")
 [note.text for note in await notes.of(ann)]
 
-# %% Cell 3: tear down: the session commits and closes, then the lifespan disposes of the engine
+# %% Cell 4: tear down: the session commits and closes, then the lifespan disposes of the engine
 await stack.close()
