@@ -55,10 +55,26 @@ def _sync(session: nox.Session, *groups: str) -> None:
     )
 
 
+def _ensure_redis_server(session: nox.Session) -> None:
+    """The Celery tests run a real redis-server, Debian's package; install it if missing,
+    so that `python -m nox` alone works on a fresh Debian or Ubuntu machine."""
+    if shutil.which("redis-server"):
+        return
+    if not (shutil.which("apt-get") and os.geteuid() == 0):
+        session.error(
+            "The Celery tests need redis-server on PATH: install it "
+            "(Debian/Ubuntu: `apt-get install redis-server`), then run nox again."
+        )
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", "redis-server", external=True, env=env)
+
+
 @nox.session
 @nox.parametrize(("python", "fastapi", "extra"), MATRIX)
 def tests(session: nox.Session, fastapi: str, extra: tuple[str, ...]) -> None:
     """The test suite on one FastAPI x Python x pydantic cell."""
+    _ensure_redis_server(session)
     _sync(session, "test")
     if fastapi != "locked":
         session.install(f"fastapi=={fastapi}", *extra)
@@ -210,6 +226,7 @@ def wheels(session: nox.Session) -> None:
 def lowest(session: nox.Session) -> None:
     """The test suite on the declared lower bounds (uv's lowest-direct resolution), in a
     throwaway venv: uv.lock is never rewritten."""
+    _ensure_redis_server(session)
     # FastAPI 0.100 predates the pydantic 2 releases it would meet otherwise (it fails on
     # pydantic-core APIs removed since); pair it with pydantic 1, as the matrix's floor cell.
     constraints = Path(session.create_tmp()) / "constraints.txt"
