@@ -184,10 +184,44 @@ async def test_a_dependency_passed_by_the_caller_wins(app: FastAPI) -> None:
         return user_id, db
 
     assert await f(1, db="fake") == (1, "fake")
-    assert await f(2, "positional-fake") == (2, "positional-fake")
     assert calls == []
     assert await f(3) == (3, "real")
     assert calls == ["real"]
+
+
+async def test_positional_arguments_fill_the_callers_own_parameters(app: FastAPI) -> None:
+    """The wrapper's signature lists the caller's parameters only; positional arguments
+    go to those, even when an injected parameter comes first in the definition."""
+    import inspect
+
+    async def real_db() -> str:
+        return "db"
+
+    @with_fastapi_depends
+    async def cleanup(db: Annotated[str, Depends(real_db)], days: int = 30) -> str:
+        return f"{db} {days}"
+
+    assert list(inspect.signature(cleanup).parameters) == ["days", "_scope"]
+    assert await cleanup(7) == "db 7"
+    assert await cleanup() == "db 30"
+    assert await cleanup(days=1, db="fake") == "fake 1"
+    with pytest.raises(TypeError, match=r"takes 1 positional argument\(s\) but 2 were given"):
+        await cleanup(7, "extra")
+    with pytest.raises(TypeError, match="multiple values for 'days'"):
+        await cleanup(7, days=8)
+
+
+async def test_an_injected_parameter_among_positional_only_ones_is_refused(
+    app: FastAPI,
+) -> None:
+    async def real_db() -> str:
+        return "db"
+
+    @with_fastapi_depends
+    async def job(db: Annotated[str, Depends(real_db)], /, n: int) -> None: ...
+
+    with pytest.raises(TypeError, match=r"'db' stands among positional-only.*keyword-only"):
+        await job(1)
 
 
 async def test_sync_function_body_runs_in_the_threadpool(app: FastAPI) -> None:

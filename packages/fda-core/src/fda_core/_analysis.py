@@ -139,6 +139,46 @@ class Analysis:
         self._positional_injected = tuple(
             (index, name) for index, name in enumerate(self.positional) if name in self.injected
         )
+        # The caller sees only its own parameters (the wrapper's signature), so positional
+        # arguments fill those; the ones after an injected parameter are passed by keyword.
+        self._prefix = len(self.positional)
+        self._by_keyword: tuple[str, ...] = ()
+        if self._positional_injected:
+            first = self._positional_injected[0][0]
+            self._prefix = first
+            self._by_keyword = tuple(
+                name for name in self.positional[first:] if name not in self.injected
+            )
+            kinds = {p.name: p.kind for p in self.parameters}
+            if kinds[self.positional[first]] is inspect.Parameter.POSITIONAL_ONLY or any(
+                p.kind is inspect.Parameter.VAR_POSITIONAL for p in self.parameters
+            ):
+                raise TypeError(
+                    f"{describe(self.func)}: the injected parameter "
+                    f"{self.positional[first]!r} stands among positional-only or *args "
+                    "parameters, where callers could not skip it; make it keyword-only "
+                    "(after `*`)."
+                )
+
+    def arrange(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Map the caller's positional arguments onto the caller's own parameters."""
+        if not self._positional_injected or len(args) <= self._prefix:
+            return args, kwargs
+        extra = args[self._prefix :]
+        if len(extra) > len(self._by_keyword):
+            expected = self._prefix + len(self._by_keyword)
+            raise TypeError(
+                f"{describe(self.func)}() takes {expected} positional argument(s) but "
+                f"{len(args)} were given (injected parameters are passed by keyword)"
+            )
+        arranged = dict(kwargs)
+        for name, value in zip(self._by_keyword, extra, strict=False):
+            if name in arranged:
+                raise TypeError(f"{describe(self.func)}() got multiple values for {name!r}")
+            arranged[name] = value
+        return args[: self._prefix], arranged
 
     def provided(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> frozenset[str]:
         """The injected parameters the caller passed itself (those win: tests pass fakes)."""

@@ -173,6 +173,7 @@ def _aiter(
         # The generator's body and its dependencies live in one task of their own: the
         # consumer may be finished by another task (the loop's async-generator finalizer,
         # say), and FastAPI requires teardown in the task that resolved them.
+        args, kwargs = injector.arrange(args, kwargs)
         held = TaskHeld(_generator_with_dependencies(injector, args, kwargs, _scope))
         generator = await held.enter()
         error: BaseException | None = None

@@ -99,6 +99,14 @@ class Injector:
         functools.update_wrapper(wrapper, self.func)
         wrapper.__signature__ = self.signature()  # type: ignore[attr-defined]
 
+    def arrange(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The call's arguments as the function takes them: positional arguments fill the
+        caller's own parameters (those of the wrapper's signature), never injected ones.
+        Apply before ``values`` and before calling the function."""
+        return self.analysis.arrange(args, kwargs)
+
     @asynccontextmanager
     async def values(
         self,
@@ -144,14 +152,10 @@ class Injector:
         call_scope: Mapping[str, Any] | None,
     ) -> Any:
         """Resolve, run ``body`` with the values, tear down: the per-call hot path."""
+        analysis = self.analysis
+        args, kwargs = analysis.arrange(args, kwargs)
         app = self.app or get_configured_app()
-        analysis = self._analysis
-        if (
-            app is not None
-            and analysis is not None
-            and not analysis.unresolved
-            and get_context_factory() is None
-        ):
+        if app is not None and not analysis.unresolved and get_context_factory() is None:
             plan = analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
             if plan is not None:
                 request = self._request(app, call_scope)

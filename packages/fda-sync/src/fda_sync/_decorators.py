@@ -79,6 +79,7 @@ def _depends(
     bridge = get_bridge()
 
     def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        args, kwargs = injector.arrange(args, kwargs)
         held = SyncHeld(bridge, lambda: injector.values(args, kwargs, _scope))
         values = held.open()
         return run_body(held, func, *args, **kwargs, **values)

@@ -151,6 +151,7 @@ def _iter(
     def wrapper(
         *args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Generator[Any, Any, Any]:
+        args, kwargs = injector.arrange(args, kwargs)
         generator = body(injector, args, kwargs, _scope)
         bridge.track(generator)
         return generator
