@@ -315,3 +315,12 @@ async def test_a_body_parameter_in_a_dependency_is_a_clear_error(app: FastAPI) -
 
     with pytest.raises(TypeError, match=r"'payload'.*request body.*outside a request"):
         await f()
+
+
+@pytest.mark.timeout(10)
+async def test_mocks_can_be_decorated(app: FastAPI) -> None:
+    """Tests replace functions with mocks; every attribute of a Mock exists."""
+    from unittest.mock import AsyncMock, Mock
+
+    assert await with_fastapi_depends(AsyncMock(return_value=5))() == 5
+    assert await with_fastapi_depends(Mock(return_value=6))() == 6

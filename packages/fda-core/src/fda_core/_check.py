@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -12,19 +11,14 @@ from fastapi.routing import APIRouter
 
 from fda_core import _compat
 from fda_core._analysis import describe
-from fda_core._decorators import is_async_callable
+from fda_core._compat import CallKind
 
 __all__ = ["check_routes_and_dependencies_are_async"]
 
 
 def _is_async(call: Any) -> bool:
-    while hasattr(call, "func"):  # functools.partial
-        call = call.func
-    return (
-        is_async_callable(call)
-        or inspect.isasyncgenfunction(call)
-        or inspect.isasyncgenfunction(getattr(call, "__call__", None))  # noqa: B004
-    )
+    """What FastAPI awaits on the event loop instead of running in its threadpool."""
+    return _compat.kind_of(call) in (CallKind.COROUTINE, CallKind.ASYNC_GENERATOR)
 
 
 def _sync_dependencies(dependant: Dependant, path: str) -> Iterator[str]:

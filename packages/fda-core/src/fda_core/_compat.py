@@ -39,6 +39,7 @@ __all__ = [
     "install_exit_stacks",
     "is_function_scoped",
     "iter_routes",
+    "kind_of",
     "oauth_scopes",
     "override_dependant",
     "parse_params",
@@ -211,6 +212,12 @@ def call_kind(dependant: Any) -> CallKind:
     if is_gen:
         return CallKind.GENERATOR
     return CallKind.COROUTINE if is_coroutine else CallKind.THREADPOOL
+
+
+def kind_of(call: Callable[..., Any]) -> CallKind:
+    """How this release's FastAPI would call ``call`` (partials, ``functools.wraps``,
+    callable objects and mocks included), for code that has no ``Dependant`` yet."""
+    return call_kind(Dependant(call=call))
 
 
 def cache_key(dependant: Any) -> Any:

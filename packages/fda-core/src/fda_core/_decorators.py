@@ -43,9 +43,14 @@ class AsyncGeneratorDecorator(Protocol):
 
 
 def is_async_callable(func: Callable[..., Any]) -> bool:
-    """Whether calling ``func`` returns an awaitable (partials and callable objects too)."""
-    while hasattr(func, "func"):  # functools.partial
-        func = func.func  # pyright: ignore[reportFunctionMemberAccess]
+    """Whether calling ``func`` returns an awaitable: coroutine functions, partials of
+    them, objects with an ``async def __call__``, ``AsyncMock``.
+
+    ``__wrapped__`` is not followed (newer FastAPI releases do, for dependencies): the
+    sync API's wrappers of ``async def`` functions are plain blocking functions.
+    """
+    while isinstance(func, functools.partial):
+        func = func.func
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
         getattr(func, "__call__", None)  # noqa: B004 - the method, not callability
     )
