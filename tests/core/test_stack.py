@@ -274,3 +274,24 @@ def test_the_session_fixture_recipe(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "asyncio", "-s")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*TEARDOWN-CHECKED*"])
+
+
+@pytest.mark.timeout(10)
+def test_using_a_stack_from_another_event_loop_is_a_clear_error(app: FastAPI) -> None:
+    """pytest-asyncio's default loop scopes give each test a new loop: no silent hang."""
+
+    async def dep() -> int:
+        return 1
+
+    stack = FastApiDepsStack(app=app)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(stack.start())
+        with pytest.raises(RuntimeError, match="another event loop.*loop_scope"):
+            asyncio.run(stack.resolve(dep))
+        with pytest.raises(RuntimeError, match="another event loop"):
+            asyncio.run(stack.close())
+        assert loop.run_until_complete(stack.resolve(dep)) == 1
+        loop.run_until_complete(stack.close())
+    finally:
+        loop.close()

@@ -45,6 +45,7 @@ class TaskHeld(Generic[T]):
         self._context = context
         self._queue: asyncio.Queue[_Operation | _Exit] | None = None
         self._task: asyncio.Task[bool] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._exiting = False
         self._current: asyncio.Future[Any] | None = None
         self._operation_cancelled = False
@@ -58,7 +59,7 @@ class TaskHeld(Generic[T]):
         """Start the holder task, enter the context there and return what it yields."""
         if self._task is not None:
             raise RuntimeError("this context was entered already")
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         entered: asyncio.Future[T] = loop.create_future()
         self._queue = asyncio.Queue()
         self._task = loop.create_task(self._hold(entered))
@@ -77,6 +78,7 @@ class TaskHeld(Generic[T]):
         """
         if not self.active or self._queue is None:
             raise RuntimeError("this context is not open")
+        self._check_loop()
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         future.add_done_callback(self._cancel_if_current)
         self._queue.put_nowait((operation, future))
@@ -106,6 +108,7 @@ class TaskHeld(Generic[T]):
         task = self._task
         if task is None or self._queue is None:
             raise RuntimeError("this context was never entered")
+        self._check_loop()
         if self._exiting:
             await asyncio.wait([task])
             return False
@@ -118,6 +121,17 @@ class TaskHeld(Generic[T]):
             return task.result()
         except asyncio.CancelledError:
             return False
+
+    def _check_loop(self) -> None:
+        """Refuse, rather than wait forever for, a holder task of another event loop."""
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError(
+                f"This was opened on another event loop ({self._loop!r}), which alone can "
+                "use and close it. With pytest-asyncio, run the fixture that opened it and "
+                "the tests that use it on one loop: set `asyncio_default_fixture_loop_scope "
+                '= "session"` and `asyncio_default_test_loop_scope = "session"`, or mark '
+                "them with the same `loop_scope`."
+            )
 
     async def _hold(self, entered: asyncio.Future[T]) -> bool:
         assert self._queue is not None
