@@ -287,7 +287,7 @@ def test_using_a_stack_from_another_event_loop_is_a_clear_error(app: FastAPI) ->
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(stack.start())
-        with pytest.raises(RuntimeError, match="another event loop.*loop_scope"):
+        with pytest.raises(RuntimeError, match=r"another event loop.*loop_scope"):
             asyncio.run(stack.resolve(dep))
         with pytest.raises(RuntimeError, match="another event loop"):
             asyncio.run(stack.close())
