@@ -157,3 +157,39 @@ async def test_cancelling_the_caller_tears_down(app: FastAPI, events: Any) -> No
     with pytest.raises(asyncio.CancelledError):
         await task
     assert events == ["closed"]
+
+
+@pytest.mark.timeout(10)
+async def test_teardown_under_cancellation_is_what_fastapis_resolver_does(app: FastAPI) -> None:
+    """FastAPI 0.162.7+ shields async-generator teardown from cancellation; earlier
+    releases do not. The compiled plan and FastAPI's own resolver must agree."""
+    import anyio
+
+    from fda_core import resolve_fastapi_depends
+
+    logs: dict[str, list[str]] = {"plan": [], "fastapi": []}
+
+    def graph(log: list[str]) -> Any:
+        async def resource() -> AsyncIterator[str]:
+            log.append("open")
+            try:
+                yield "r"
+            finally:
+                await asyncio.sleep(0.01)  # teardown that awaits
+                log.append("closed cleanly")
+
+        async def job(*, r: Annotated[str, Depends(resource)]) -> None:
+            await asyncio.sleep(5)
+
+        return job
+
+    with anyio.move_on_after(0.2):
+        await with_fastapi_depends(graph(logs["plan"]))()
+
+    job = graph(logs["fastapi"])
+    with anyio.move_on_after(0.2):
+        async with resolve_fastapi_depends(job) as values:
+            await job(**values)
+
+    assert logs["plan"] == logs["fastapi"]
+    assert logs["plan"][0] == "open"

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, NamedTuple, cast
 
 import fastapi._compat
+import fastapi.concurrency
 import fastapi.dependencies.models
 import fastapi.dependencies.utils
+from anyio import CancelScope
 from fastapi import params
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, solve_dependencies
@@ -44,6 +46,7 @@ __all__ = [
     "override_dependant",
     "parse_params",
     "request_params",
+    "shield_teardown",
     "solve",
     "validation_error",
 ]
@@ -212,6 +215,23 @@ def call_kind(dependant: Any) -> CallKind:
     if is_gen:
         return CallKind.GENERATOR
     return CallKind.COROUTINE if is_coroutine else CallKind.THREADPOOL
+
+
+# 0.162.7+: an async-generator dependency's teardown is shielded from cancellation by a
+# CancelScope entered on the request's exit stack before the first such dependency.
+_shielded_exit: Any = getattr(fastapi.concurrency, "_asynccontextmanager_with_shielded_exit", None)
+
+
+def shield_teardown(
+    manager: AbstractAsyncContextManager[Any], request_stack: AsyncExitStack, cleanup: list[Any]
+) -> AbstractAsyncContextManager[Any]:
+    """Wrap an async-generator dependency as this release does (``cleanup`` holds the
+    call's one shared cancel scope, created on first use)."""
+    if _shielded_exit is None:
+        return manager
+    if not cleanup:
+        cleanup.append(request_stack.enter_context(CancelScope()))
+    return _shielded_exit(manager, cleanup[0])  # type: ignore[no-any-return]
 
 
 def kind_of(call: Callable[..., Any]) -> CallKind:

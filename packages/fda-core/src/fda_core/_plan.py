@@ -100,14 +100,24 @@ class _Node:
 class Teardown:
     """The exit stacks of one call: function-scoped ones close before request-scoped ones."""
 
-    __slots__ = ("background", "function", "request")
+    __slots__ = ("background", "cleanup", "function", "request")
 
     def __init__(self) -> None:
         self.request: AsyncExitStack | None = None
         self.function: AsyncExitStack | None = None
         self.background: BackgroundTasks | None = None
+        self.cleanup: list[Any] = []  # the cancel scope shielding async-generator teardown
 
-    async def enter(self, manager: AbstractAsyncContextManager[Any], function_scoped: bool) -> Any:
+    async def enter(
+        self,
+        manager: AbstractAsyncContextManager[Any],
+        function_scoped: bool,
+        async_generator: bool = False,
+    ) -> Any:
+        if async_generator:
+            if self.request is None:
+                self.request = AsyncExitStack()
+            manager = _compat.shield_teardown(manager, self.request, self.cleanup)
         if function_scoped:
             if self.function is None:
                 self.function = AsyncExitStack()
@@ -200,7 +210,8 @@ class Plan:
                 value = await run_in_threadpool(node.call, **kwargs)
             elif kind is CallKind.ASYNC_GENERATOR:
                 assert node.factory is not None
-                value = await teardown.enter(node.factory(**kwargs), node.function_scoped)
+                manager = node.factory(**kwargs)
+                value = await teardown.enter(manager, node.function_scoped, async_generator=True)
             else:
                 assert node.factory is not None
                 manager = contextmanager_in_threadpool(node.factory(**kwargs))
