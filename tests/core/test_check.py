@@ -1,6 +1,5 @@
 """``check_routes_and_dependencies_are_async``."""
 
-import functools
 from typing import Annotated
 
 import pytest
@@ -38,7 +37,6 @@ def test_returns_none_when_everything_is_async() -> None:
     async def items(
         a: Annotated[int, Depends(async_dep)],
         c: Annotated[int, Depends(AsyncCallable())],
-        p: Annotated[int, Depends(functools.partial(async_dep))],
     ) -> int:
         return a
 
