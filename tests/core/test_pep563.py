@@ -43,3 +43,28 @@ async def test_a_dependency_alias_local_to_a_function_is_named_in_the_error() ->
     with pytest.raises(TypeError, match=r"missing argument 'db'.*'LocalDep'.*module level"):
         await job()
     assert await job(db="passed") == "passed"  # the caller may still pass it
+
+
+async def test_the_signature_is_exact_once_the_module_is_complete() -> None:
+    import inspect
+
+    configure(app=FastAPI())
+    await charge(1)
+    assert list(inspect.signature(charge).parameters) == ["amount", "_scope"]
+    assert list(inspect.signature(with_type_checking_import).parameters) == ["amount", "_scope"]
+
+
+async def test_depends_on_a_class_that_exists_only_for_type_checkers_is_an_error() -> None:
+    configure(app=FastAPI())
+    with pytest.raises(TypeError, match=r"'service' is `Depends\(\)` on its annotation"):
+        await needs_service()
+
+
+@with_fastapi_depends
+async def with_type_checking_import(amount: Decimal, *, db: DbDep) -> str:
+    """Decorated once ``DbDep`` exists: the signature is exact from the start."""
+    return db
+
+
+@with_fastapi_depends
+async def needs_service(service: Decimal = Depends()) -> None: ...

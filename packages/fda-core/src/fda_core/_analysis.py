@@ -255,8 +255,10 @@ def _endpoint(func: Callable[..., Any], parameters: list[inspect.Parameter]) -> 
     return endpoint
 
 
-def analyse(func: Callable[..., Any], *, strict: bool = False) -> Analysis:
-    """Split ``func``'s parameters into injected ones and the caller's own."""
+def classify(
+    func: Callable[..., Any], *, strict: bool = False
+) -> tuple[tuple[inspect.Parameter, ...], frozenset[str]]:
+    """``func``'s parameters with evaluated annotations, and the names FastAPI injects."""
     parameters = tuple(
         p.replace(annotation=_annotation(func, p.annotation, strict=strict))
         for p in inspect.signature(func).parameters.values()
@@ -266,10 +268,36 @@ def analyse(func: Callable[..., Any], *, strict: bool = False) -> Analysis:
         for p in parameters
         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and _is_injected(p.annotation, p.default)
     )
+    return parameters, injected
+
+
+def _class_dependency_of_nothing(parameter: inspect.Parameter) -> bool:
+    """``x: Missing = Depends()``: FastAPI would call the placeholder as the dependency."""
+    markers = [parameter.default]
+    annotation = parameter.annotation
+    if get_origin(annotation) is Annotated:
+        annotation, *metadata = get_args(annotation)
+        markers += metadata
+    return annotation is _Unresolved and any(
+        isinstance(m, params.Depends) and m.dependency is None for m in markers
+    )
+
+
+def analyse(func: Callable[..., Any], *, strict: bool = False) -> Analysis:
+    """Split ``func``'s parameters into injected ones and the caller's own."""
+    parameters, injected = classify(func, strict=strict)
+    raw = inspect.signature(func).parameters
+    for p in parameters:
+        if p.name in injected and _class_dependency_of_nothing(p):
+            raise TypeError(
+                f"{describe(func)}: parameter {p.name!r} is `Depends()` on its annotation, "
+                f"{raw[p.name].annotation!r}, which names nothing at run time (an import under "
+                "`if TYPE_CHECKING:`?). Import the class at run time, or name the dependency: "
+                "`Depends(TheClass)`."
+            )
     positional = tuple(
         p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     )
-    raw = inspect.signature(func).parameters
     unresolved = tuple(
         (p.name, str(raw[p.name].annotation))
         for p in parameters

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from fda_core._analysis import Analysis, analyse
+from fda_core._analysis import Analysis, analyse, classify
 from fda_core._config import get_configured_app, get_context_factory, resolve_app
 from fda_core._lifespan import lifespan_state
 from fda_core._resolution import (
@@ -71,6 +71,7 @@ class Injector:
         self.context = dict(context) if context else None
         self.app = app
         self._analysis: Analysis | None = None
+        self._wrappers: list[Callable[..., Any]] = []
         # Forward references may resolve only once their module is complete; a real
         # problem is raised again, with its message, on the first call.
         with contextlib.suppress(Exception):
@@ -80,23 +81,31 @@ class Injector:
     def analysis(self) -> Analysis:
         if self._analysis is None:
             self._analysis = analyse(self.func)
+            for wrapper in self._wrappers:  # now the signature can be told exactly
+                wrapper.__signature__ = self.signature()  # type: ignore[attr-defined]
         return self._analysis
 
     def signature(self) -> inspect.Signature:
         """The caller-facing signature: the caller's own parameters and ``_scope``.
 
         Tools that check calls against it (Celery's ``delay``) then accept ``_scope=``.
+        Before the first call, names the module defines later count as the caller's.
         """
         signature = inspect.signature(self.func)
-        parameters = list(signature.parameters.values())
         if self._analysis is not None:
-            injected = self._analysis.injected
-            parameters = [p for p in self._analysis.parameters if p.name not in injected]
-        return signature.replace(parameters=with_scope_parameter(parameters))
+            parameters, injected = self._analysis.parameters, self._analysis.injected
+        else:
+            try:
+                parameters, injected = classify(self.func)
+            except Exception:  # the first call reports it
+                parameters, injected = tuple(signature.parameters.values()), frozenset()
+        own = [p for p in parameters if p.name not in injected]
+        return signature.replace(parameters=with_scope_parameter(own))
 
     def wraps(self, wrapper: Callable[..., Any]) -> None:
         """Give ``wrapper`` the function's metadata and its caller-facing signature."""
         functools.update_wrapper(wrapper, self.func)
+        self._wrappers.append(wrapper)
         wrapper.__signature__ = self.signature()  # type: ignore[attr-defined]
 
     def arrange(
