@@ -54,7 +54,7 @@ def test_get_app_and_reset_config() -> None:
 
 
 def test_configure_rejects_what_is_not_an_app() -> None:
-    with pytest.raises(TypeError, match="FastAPI instance"):
+    with pytest.raises(TypeError, match="expects the FastAPI application"):
         configure(app="app")  # type: ignore[arg-type]
 
 
@@ -105,3 +105,36 @@ async def test_the_graph_is_analysed_once(monkeypatch: pytest.MonkeyPatch) -> No
     for _ in range(3):
         assert await f(1, d=5) == 6
     assert len(analysed) == 2
+
+
+async def test_a_router_instead_of_the_app_is_a_clear_error() -> None:
+    from fastapi import APIRouter
+
+    from fda_core import FastApiDepsStack
+
+    router = APIRouter()
+
+    @with_fastapi_depends(app=router)  # type: ignore[arg-type]
+    async def f() -> None: ...
+
+    with pytest.raises(TypeError, match=r"expects the FastAPI application, got <fastapi\.routing"):
+        await f()
+    with pytest.raises(TypeError, match="expects the FastAPI application"):
+        await FastApiDepsStack(app=router).start()  # type: ignore[arg-type]
+
+
+async def test_request_url_for_works_in_a_dependency() -> None:
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> int:
+        return item_id
+
+    async def link(request: Request) -> str:
+        return str(request.url_for("item", item_id=3))
+
+    @with_fastapi_depends(app=app)
+    async def f(*, url: Annotated[str, Depends(link)]) -> str:
+        return url
+
+    assert await f() == "http://localhost/items/3"

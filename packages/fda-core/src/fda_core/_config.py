@@ -40,8 +40,8 @@ def configure(
     context_factory: ContextFactory | None = None,
 ) -> None:
     """Set the app (and optional context factory) used when none is passed explicitly."""
-    if app is not None and not isinstance(app, FastAPI):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise TypeError(f"configure(app=...) expects a FastAPI instance, got {app!r}")
+    if app is not None:
+        check_app(app, "configure(app=...)")
     with _lock:
         _config.app = app
         _config.context_factory = context_factory
@@ -62,9 +62,21 @@ def reset_config() -> None:
         _config.context_factory = None
 
 
+def check_app(app: object, where: str) -> None:
+    """Refuse what is not a FastAPI app (an APIRouter, say) with a message naming it."""
+    if not isinstance(app, FastAPI):
+        raise TypeError(
+            f"{where} expects the FastAPI application, got {app!r}. Pass the FastAPI() "
+            "instance the router is included in."
+        )
+
+
 def resolve_app(app: FastAPI | None) -> FastAPI:
     """The explicit app if given, else the configured one, else a clear error."""
-    return app if app is not None else get_app()
+    if app is None:
+        return get_app()
+    check_app(app, "app=")
+    return app
 
 
 def get_configured_app() -> FastAPI | None:

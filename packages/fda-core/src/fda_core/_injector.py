@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from fda_core._analysis import Analysis, analyse, classify
-from fda_core._config import get_configured_app, get_context_factory, resolve_app
+from fda_core._config import get_context_factory, resolve_app
 from fda_core._lifespan import lifespan_state
 from fda_core._resolution import (
     call_context,
@@ -98,7 +98,7 @@ class Injector:
             try:
                 parameters, injected = classify(self.func)
             except Exception:  # the first call reports it
-                parameters, injected = tuple(signature.parameters.values()), frozenset()
+                parameters, injected = tuple(signature.parameters.values()), frozenset[str]()
         own = [p for p in parameters if p.name not in injected]
         return signature.replace(parameters=with_scope_parameter(own))
 
@@ -163,8 +163,8 @@ class Injector:
         """Resolve, run ``body`` with the values, tear down: the per-call hot path."""
         analysis = self.analysis
         args, kwargs = analysis.arrange(args, kwargs)
-        app = self.app or get_configured_app()
-        if app is not None and not analysis.unresolved and get_context_factory() is None:
+        app = resolve_app(self.app)
+        if not analysis.unresolved and get_context_factory() is None:
             plan = analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
             if plan is not None:
                 request = self._request(app, call_scope)

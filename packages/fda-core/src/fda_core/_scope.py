@@ -70,6 +70,8 @@ def build_scope(
     """
     scope = _default_scope()
     scope["app"] = app
+    if app is not None:  # what Starlette's routing adds; request.url_for needs it (< 0.28)
+        scope["router"] = app.router
     state: dict[str, Any] = dict(lifespan_state or {})
     given: set[str] = set()
     for layer in (static, dynamic):
