@@ -255,13 +255,27 @@ def _endpoint(func: Callable[..., Any], parameters: list[inspect.Parameter]) -> 
     return endpoint
 
 
+def signature_of(func: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature``, or ``(*args, **kwargs)`` for what it cannot read (a mock
+    on Python 3.10)."""
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return inspect.Signature(
+            [
+                inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+                inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+            ]
+        )
+
+
 def classify(
     func: Callable[..., Any], *, strict: bool = False
 ) -> tuple[tuple[inspect.Parameter, ...], frozenset[str]]:
     """``func``'s parameters with evaluated annotations, and the names FastAPI injects."""
     parameters = tuple(
         p.replace(annotation=_annotation(func, p.annotation, strict=strict))
-        for p in inspect.signature(func).parameters.values()
+        for p in signature_of(func).parameters.values()
     )
     injected = frozenset(
         p.name
@@ -286,7 +300,7 @@ def _class_dependency_of_nothing(parameter: inspect.Parameter) -> bool:
 def analyse(func: Callable[..., Any], *, strict: bool = False) -> Analysis:
     """Split ``func``'s parameters into injected ones and the caller's own."""
     parameters, injected = classify(func, strict=strict)
-    raw = inspect.signature(func).parameters
+    raw = signature_of(func).parameters
     for p in parameters:
         if p.name in injected and _class_dependency_of_nothing(p):
             raise TypeError(

@@ -2,7 +2,8 @@
 
 FastAPI has no public API for resolving dependencies outside a request, so the private
 machinery is driven here and nowhere else. Each difference is detected from the installed
-FastAPI itself (a signature or an attribute), never from its version number.
+FastAPI itself (a signature or an attribute); only routing behaviour that leaves no such
+trace is told by the version number.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from starlette.routing import Mount
 
 __all__ = [
     "DEPENDS_HAS_SCOPE",
+    "VALIDATION_ERROR_AFTER_TEARDOWN",
     "BackgroundTasksClass",
     "CallKind",
     "RouteInfo",
@@ -232,6 +234,13 @@ def shield_teardown(
     if not cleanup:
         cleanup.append(request_stack.enter_context(CancelScope()))
     return _shielded_exit(manager, cleanup[0])  # type: ignore[no-any-return]
+
+
+# 0.110-0.117 raise a route's RequestValidationError once its dependencies are torn down
+# (their stack is closed first), so teardown sees no exception; before and after, it is
+# raised inside the stack. Routing behaviour leaves no trace to detect: the version tells.
+_VERSION = tuple(int(part) for part in fastapi.__version__.split(".")[:2])
+VALIDATION_ERROR_AFTER_TEARDOWN = (0, 110) <= _VERSION < (0, 118)
 
 
 def kind_of(call: Callable[..., Any]) -> CallKind:

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from fda_core._analysis import Analysis, analyse, classify
+from fda_core._analysis import Analysis, analyse, classify, signature_of
 from fda_core._config import get_context_factory, resolve_app
 from fda_core._lifespan import lifespan_state
 from fda_core._resolution import (
@@ -45,7 +45,7 @@ def with_scope_parameter(parameters: list[inspect.Parameter]) -> list[inspect.Pa
 def hide_scope_parameter(func: Callable[..., Any]) -> None:
     """Drop ``_scope`` from ``func``'s signature: a command's parameters are its CLI
     options (Typer reads them), and a command has no request to carry."""
-    signature = inspect.signature(func)
+    signature = signature_of(func)
     func.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[p for p in signature.parameters.values() if p.name != "_scope"]
     )
@@ -91,7 +91,7 @@ class Injector:
         Tools that check calls against it (Celery's ``delay``) then accept ``_scope=``.
         Before the first call, names the module defines later count as the caller's.
         """
-        signature = inspect.signature(self.func)
+        signature = signature_of(self.func)
         if self._analysis is not None:
             parameters, injected = self._analysis.parameters, self._analysis.injected
         else:

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 
 from fda_core import _compat
@@ -95,26 +96,53 @@ async def resolution(
         app=app, static=static_scope, dynamic=dynamic_scope, lifespan_state=lifespan_state
     )
     body_error: BaseException | None = None
+    invalid: RequestValidationError | None = None
+    solved: _compat.Solved | None = None
     async with AsyncExitStack() as request_stack, AsyncExitStack() as function_stack:
         _compat.install_exit_stacks(
             scope, request_stack=request_stack, function_stack=function_stack
         )
-        solved = await solve_into(
-            scope,
-            dependant,
-            exit_stack=request_stack,
-            overrides_provider=overrides_provider,
-            dependency_cache={},
-        )
         try:
-            yield solved.values
-        except BaseException as exc:
-            body_error = exc
-            raise
+            solved = await solve_into(
+                scope,
+                dependant,
+                exit_stack=request_stack,
+                overrides_provider=overrides_provider,
+                dependency_cache={},
+            )
+        except RequestValidationError as exc:
+            if not _compat.VALIDATION_ERROR_AFTER_TEARDOWN:
+                raise
+            invalid = exc  # raised below, once the dependencies are torn down
+        else:
+            try:
+                yield solved.values
+            except BaseException as exc:
+                body_error = exc
+                raise
+    if invalid is not None:
+        raise invalid
     if body_error is not None:
         raise SwallowedExceptionError(body_error) from body_error
-    if solved.background_tasks is not None:
+    if solved is not None and solved.background_tasks is not None:
         await solved.background_tasks()
+
+
+async def _finish(teardown: Teardown, error: BaseException | None, solving: bool) -> None:
+    """End a planned call: tear down (``error`` thrown in), then run background tasks if
+    all went well. The caller re-raises ``error``."""
+    if error is None:
+        await teardown.aexit(None)
+        if teardown.background is not None:
+            await teardown.background()
+    elif (
+        solving
+        and _compat.VALIDATION_ERROR_AFTER_TEARDOWN
+        and isinstance(error, RequestValidationError)
+    ):
+        await teardown.aexit(None)
+    elif await teardown.aexit(error):
+        raise SwallowedExceptionError(error) from error
 
 
 async def call_planned(
@@ -126,16 +154,15 @@ async def call_planned(
 ) -> Any:
     """``resolution`` + body for a compiled plan, without the context-manager layers."""
     teardown = Teardown()
+    solving = True
     try:
         values = await plan.solve(teardown, request)
+        solving = False
         result = await body(*args, **kwargs, **values)
     except BaseException as exc:
-        if await teardown.aexit(exc):
-            raise SwallowedExceptionError(exc) from exc
+        await _finish(teardown, exc, solving)
         raise
-    await teardown.aexit(None)
-    if teardown.background is not None:
-        await teardown.background()
+    await _finish(teardown, None, solving)
     return result
 
 
@@ -145,16 +172,15 @@ async def planned_resolution(
 ) -> AsyncGenerator[dict[str, Any], None]:
     """What ``resolution`` does, for a graph compiled into ``plan``."""
     teardown = Teardown()
+    solving = True
     try:
         values = await plan.solve(teardown, request)
+        solving = False
         yield values
     except BaseException as exc:
-        if await teardown.aexit(exc):
-            raise SwallowedExceptionError(exc) from exc
+        await _finish(teardown, exc, solving)
         raise
-    await teardown.aexit(None)
-    if teardown.background is not None:
-        await teardown.background()
+    await _finish(teardown, None, solving)
 
 
 @asynccontextmanager
