@@ -172,3 +172,70 @@ async def test_sync_body_runs_inside_the_lifespan(events: Any) -> None:
 
     assert await job() == "ok"
     assert events == ["startup", "sync body", "shutdown"]
+
+
+async def test_concurrent_lifecycle_calls_share_one_lifespan(events: Any) -> None:
+    """As in a server: one startup, one shutdown, whoever needs the lifespan meanwhile."""
+    import asyncio
+
+    app = lifespan_app(events)
+    started = asyncio.Event()
+
+    @with_fastapi_lifecycle(app=app)
+    async def slow() -> None:
+        started.set()
+        await asyncio.sleep(0.05)
+        events.add("slow done")
+
+    @with_fastapi_lifecycle(app=app)
+    async def quick() -> None:
+        await started.wait()
+        events.add("quick done")
+
+    await asyncio.gather(slow(), quick())
+    assert events == ["startup", "quick done", "slow done", "shutdown"]
+
+
+async def test_a_running_stack_lifespan_is_seen_by_decorated_calls(events: Any) -> None:
+    """The notebook case: after `await stack.start()`, decorated calls see request.state."""
+    from fda_core import FastApiDepsStack
+
+    app = lifespan_app(events)
+
+    async def pool(request: Request) -> str:
+        return str(request.state.pool)
+
+    @with_fastapi_depends(app=app)
+    async def cell(*, p: Annotated[str, Depends(pool)]) -> str:
+        return p
+
+    @with_fastapi_lifecycle(app=app)
+    async def nested() -> str:
+        return "nested"
+
+    stack = FastApiDepsStack(app=app)
+    await stack.start()
+    assert await cell() == "the-pool"
+    assert await nested() == "nested"  # reuses the stack's lifespan
+    await stack.close()
+    assert events == ["startup", "shutdown"]
+
+
+async def test_a_failed_startup_is_raised_to_every_waiting_caller(events: Any) -> None:
+    import asyncio
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.sleep(0.01)
+        raise ConnectionError("database down")
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @with_fastapi_lifecycle(app=app)
+    async def job() -> None: ...
+
+    results = await asyncio.gather(job(), job(), return_exceptions=True)
+    assert [type(r) for r in results] == [ConnectionError, ConnectionError]
+    with pytest.raises(ConnectionError):  # and a later call starts it again
+        await job()

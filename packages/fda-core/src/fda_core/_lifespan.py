@@ -1,47 +1,85 @@
-"""Running an app's lifespan outside a server, and knowing which lifespans are running."""
+"""Running an app's lifespan outside a server: once per event loop, shared while in use.
+
+A server runs one lifespan per process and every request sees its state. Here, every
+``with_fastapi_lifecycle`` call, ``FastApiDepsStack`` and sync lifecycle on one event loop
+shares the app's running lifespan: the first one starts it, concurrent ones wait for its
+startup, the last one out shuts it down. Startup and shutdown run in one task of their own
+(lifespans may hold anyio task groups and cancel scopes), and every dependency resolved on
+that loop while it runs sees its state as ``request.state``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
-from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI
 
+from fda_core._holder import TaskHeld
+
 __all__ = ["lifespan_state", "running_lifespan"]
 
-# id(app) -> the state its lifespan yielded, for the lifespans running in this context.
-# A ContextVar, so the tasks a lifecycle-decorated call starts see it and unrelated
-# tasks do not.
-_running: ContextVar[Mapping[int, Mapping[str, Any]]] = ContextVar(
-    "fda_running_lifespans", default=MappingProxyType({})
+
+class _Running:
+    """One app's lifespan on one loop, and how many are using it."""
+
+    def __init__(self, app: FastAPI, loop: asyncio.AbstractEventLoop) -> None:
+        self.held: TaskHeld[Any] = TaskHeld(app.router.lifespan_context(app))
+        self.started: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.users = 0
+
+
+# loop -> id(app) -> its running lifespan
+_running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Running]] = (
+    weakref.WeakKeyDictionary()
 )
 
 
 def lifespan_state(app: FastAPI) -> Mapping[str, Any] | None:
-    """The state of ``app``'s lifespan if one is running in this context, else ``None``."""
-    return _running.get().get(id(app))
+    """The state of ``app``'s lifespan if it runs on the current event loop, else ``None``."""
+    loop = asyncio._get_running_loop()
+    running = _running.get(loop, {}).get(id(app)) if loop is not None else None
+    if running is None or not running.started.done() or running.started.exception():
+        return None
+    return running.started.result()
 
 
 @asynccontextmanager
 async def running_lifespan(app: FastAPI) -> AsyncGenerator[Mapping[str, Any], None]:
-    """Run ``app``'s startup, yield its state, then run its shutdown.
+    """Make sure ``app``'s lifespan runs while the block runs; yield its state.
 
-    Re-entrant: inside a running lifespan of the same app, nothing is started again.
-    The body's exception is *not* thrown into the lifespan: a server shuts down
-    normally whatever a request did, so shutdown code after a bare ``yield`` runs too.
+    The block's exception is *not* thrown into the lifespan: a server shuts down normally
+    whatever a request did, so shutdown code after a bare ``yield`` runs too.
     """
-    state = lifespan_state(app)
-    if state is not None:
-        yield state
-        return
-    context = app.router.lifespan_context(app)
-    state = dict(await context.__aenter__() or {})
-    token = _running.set(MappingProxyType({**_running.get(), id(app): state}))
+    loop = asyncio.get_running_loop()
+    apps = _running.setdefault(loop, {})
+    running = apps.get(id(app))
+    if running is None:
+        running = apps[id(app)] = _Running(app, loop)
+        running.users += 1
+        try:
+            state = dict(await running.held.enter() or {})
+        except BaseException as exc:
+            del apps[id(app)]
+            running.started.set_exception(exc)
+            running.started.exception()  # retrieved: waiters, if any, re-raise it
+            raise
+        running.started.set_result(state)
+    else:
+        running.users += 1
+        try:
+            state = await asyncio.shield(running.started)
+        except BaseException:
+            running.users -= 1
+            raise
     try:
         yield state
     finally:
-        _running.reset(token)
-        await context.__aexit__(None, None, None)
+        running.users -= 1
+        if running.users == 0:
+            if apps.get(id(app)) is running:
+                del apps[id(app)]
+            await running.held.exit(None)
