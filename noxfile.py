@@ -244,7 +244,10 @@ def lowest(session: nox.Session) -> None:
         "import importlib.metadata as m; print({d: m.version(d) for d in "
         "('fastapi', 'starlette', 'pydantic', 'asyncer', 'pytest', 'pytest-asyncio', 'httpx')})",
     )
-    session.run("pytest", *session.posargs)
+    # At these floors, Celery results and old Starlette test clients left to the garbage
+    # collector report unraisable warnings in whatever test runs next; every assertion
+    # still holds, so here (only) those reports are not errors.
+    session.run("pytest", "-W", "ignore::pytest.PytestUnraisableExceptionWarning", *session.posargs)
 
 
 @nox.session(python="3.12")
