@@ -44,6 +44,7 @@ __all__ = [
     "is_function_scoped",
     "iter_routes",
     "kind_of",
+    "needs_fastapi",
     "oauth_scopes",
     "override_dependant",
     "parse_params",
@@ -300,6 +301,17 @@ def request_params(dependant: Dependant) -> tuple[tuple[Sequence[Any], str], ...
         for attribute, source in _REQUEST_PARAMS
         if (fields := getattr(dependant, attribute))
     )
+
+
+def needs_fastapi(dependant: Any) -> str | None:
+    """What ``dependant`` uses that only FastAPI's resolver handles, if anything."""
+    if dependant.websocket_param_name or dependant.response_param_name:
+        return "a websocket or response parameter"
+    if dependant.body_params:  # only an override can bring one; FastAPI reports it
+        return "a body parameter"
+    if getattr(dependant, "concurrency", None) is not None:  # 0.163+: max_concurrency
+        return "max_concurrency"
+    return None
 
 
 def parse_params(

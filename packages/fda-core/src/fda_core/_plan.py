@@ -243,12 +243,9 @@ class _Compiler:
         return sub
 
     def children(self, dependant: Dependant) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
-        if dependant.websocket_param_name or dependant.response_param_name:
-            raise _NeedsFastAPI("websocket or response parameter")
-        if dependant.body_params:  # only an override can bring one; FastAPI reports it
-            raise _NeedsFastAPI("body parameter")
-        if getattr(dependant, "concurrency", None) is not None:  # 0.163+ max_concurrency
-            raise _NeedsFastAPI("max_concurrency")
+        reason = _compat.needs_fastapi(dependant)
+        if reason is not None:
+            raise _NeedsFastAPI(reason)
         children: list[int] = []
         args: list[tuple[str, int]] = []
         for sub in dependant.dependencies:
