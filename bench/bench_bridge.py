@@ -1,6 +1,8 @@
 """Cost of one blocking call through the sync bridge, against the alternatives.
 
-Run with ``uv run python bench/bench_bridge.py`` (``--quick`` for fewer calls).
+Run with ``uv run python bench/bench_bridge.py`` (``--quick`` for fewer calls; ``--cpu N``
+or BENCH_CPU=N pins the whole process to CPU N first, which takes the VM's cost of waking a
+thread on another vCPU out of the figures).
 
 Three ways for sync code to run a coroutine on an event loop in another thread, measured
 in the same run:
@@ -19,6 +21,7 @@ least 70% of the bare loop's throughput at 64 threads. Never asserted by the tes
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import threading
@@ -130,11 +133,39 @@ def sync_api_calls() -> dict[str, Callable[[], None]]:
     return {"def body": def_body, "async def body": async_body}
 
 
+def pin(cpu: int | None) -> None:
+    """Pin every thread of the process (and so those it starts later) to ``cpu``."""
+    if cpu is None:
+        print(f"not pinned: threads run, and wake each other, on any of {os.cpu_count()} CPUs")
+        return
+    allowed = os.sched_getaffinity(0)
+    if cpu not in allowed:
+        sys.exit(f"--cpu {cpu}: this process may only run on CPUs {sorted(allowed)}")
+    # sched_setaffinity(0, ...) pins the calling thread only: pin each existing thread.
+    threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    for tid in threads:
+        os.sched_setaffinity(tid, {cpu})
+    print(
+        f"pinned to CPU {cpu} of {os.cpu_count()}: os.sched_setaffinity on all "
+        f"{len(threads)} thread(s) before any measurement; threads started later inherit it"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls, noisier figures")
     parser.add_argument("--rounds", type=int, default=3, help="median of this many rounds")
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=os.environ.get("BENCH_CPU") or None,
+        metavar="N",
+        help="pin the whole process to CPU N first (default: $BENCH_CPU, else not pinned)",
+    )
     options = parser.parse_args()
+    if options.cpu is not None and not hasattr(os, "sched_setaffinity"):
+        parser.error("--cpu needs os.sched_setaffinity (Linux)")
+    pin(options.cpu)
     total = 3_200 if options.quick else 12_800
     rounds = 1 if options.quick else options.rounds
 

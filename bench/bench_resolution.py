@@ -1,31 +1,54 @@
 """Per-call cost of resolving dependencies outside a request, against the alternatives.
 
-Run with ``nox -s bench`` (which installs fastapi-injectable for the comparison), or
-``uv run python bench/bench_resolution.py`` (fastapi-injectable is then skipped if absent).
+Run with ``nox -s bench`` (which installs fastapi-injectable for the comparison and runs
+this script twice: as is, then pinned with ``--cpu 0``), or
+``uv run python bench/bench_resolution.py [--cpu N]`` (fastapi-injectable is then skipped
+if absent).
 
 For each graph, the median per-call time (teardown included) of:
 
 - ``floor``: the same graph written by hand (an ``AsyncExitStack`` and direct calls);
 - ``fastapi``: FastAPI's own resolver, ``solve_dependencies``, on a cached ``Dependant``;
 - ``async``: ``fda_core.with_fastapi_depends``;
-- ``sync``: ``fda_sync.with_fastapi_depends`` called from a plain thread;
+- ``sync``: ``fda_sync.with_fastapi_depends`` called from the main thread, no loop running;
 - ``injectable``: ``fastapi_injectable.injectable`` with its per-call cleanup.
+
+How: each variant is warmed up, and its calls per sample are chosen from the warm-up so
+that one sample takes about 0.15 s (at least 20 calls; BENCH_SCALE multiplies both). A
+graph's BENCH_REPEATS samples (default 7) are taken round-robin across its variants, the
+starting variant rotating, so the machine's drift hits all variants alike; the table shows
+medians. Each async variant runs on its own event loop in the main thread, kept across its
+samples: loop start-up is never timed.
+
+Measured alongside, interleaved the same way: the thread-hop floor, one round trip between
+the main thread and a helper thread (a ``threading.Lock`` ping-pong). Every sync bridge
+call makes at least one such round trip, so the bridge's cost over async is also shown
+against it. On a VM, waking a thread on another vCPU can cost tens of microseconds more
+than on the same one, and varies with the host; ``--cpu N`` (or BENCH_CPU=N) pins the
+whole process to one CPU before any measurement, which removes that cost (pyperf pins for
+the same reason). A ``!`` after a fastapi-injectable figure means it logged a failure (its
+teardown did not complete) during the calls measured; the first message is printed.
 
 Then the import time ``fda_core`` adds to ``fastapi``, and memory after 10,000 calls.
 Targets are printed with the figures; they are never asserted by the test suite.
 """
 
+import argparse
 import asyncio
 import gc
+import logging
+import math
 import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib.metadata import version
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header
@@ -47,6 +70,11 @@ except ImportError:
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "7"))
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+#: Seconds one sample aims at, and the fewest calls in one sample.
+SAMPLE_SECONDS = 0.15 * SCALE
+MIN_CALLS = max(1, round(20 * SCALE))
+#: Seconds of warm-up calls per variant, from which its calls per sample are estimated.
+WARMUP_SECONDS = 0.05
 
 
 # --- the graphs -------------------------------------------------------------------------
@@ -203,7 +231,8 @@ def fastapi_resolver(graph: Graph) -> Callable[[], Awaitable[Any]]:
     return call
 
 
-def injectable(graph: Graph) -> Callable[[], Awaitable[Any]] | None:
+def injectable(graph: Graph, calls: list[int]) -> Callable[[], Awaitable[Any]] | None:
+    """Counts its calls in ``calls[0]``."""
     if fastapi_injectable is None or not graph.request_free:
         return None  # it has no request to read a header from
     dependency = graph.dependency
@@ -213,39 +242,13 @@ def injectable(graph: Graph) -> Callable[[], Awaitable[Any]] | None:
         return value
 
     async def call() -> Any:
+        calls[0] += 1
         try:
             return await job()
         finally:
             await fastapi_injectable.cleanup_exit_stack_of_func(job)
 
     return call
-
-
-# --- measuring --------------------------------------------------------------------------
-
-
-async def per_call_async(call: Callable[[], Awaitable[Any]], count: int) -> float:
-    for _ in range(max(50, count // 10)):
-        await call()
-    samples = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        for _ in range(count):
-            await call()
-        samples.append((time.perf_counter() - start) / count * 1e6)
-    return statistics.median(samples)
-
-
-def per_call_sync(call: Callable[[], Any], count: int) -> float:
-    for _ in range(max(50, count // 10)):
-        call()
-    samples = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        for _ in range(count):
-            call()
-        samples.append((time.perf_counter() - start) / count * 1e6)
-    return statistics.median(samples)
 
 
 def sync_bridge(graph: Graph) -> Callable[[], Any] | None:
@@ -260,6 +263,188 @@ def sync_bridge(graph: Graph) -> Callable[[], Any] | None:
     if graph.scope is None:
         return job
     return lambda: job(_scope=graph.scope)
+
+
+# --- measuring --------------------------------------------------------------------------
+
+#: Runs a variant ``count`` times in a row; returns the elapsed seconds.
+Sampler = Callable[[int], float]
+
+
+def sync_sampler(call: Callable[[], Any]) -> Sampler:
+    """Calls from the main thread, no event loop running."""
+
+    def sample(count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            call()
+        return time.perf_counter() - start
+
+    return sample
+
+
+class LoopSampler:
+    """Awaits an async variant on its own event loop, in the main thread, kept across
+    samples: only the calls are timed, never the loop's start-up."""
+
+    def __init__(self, call: Callable[[], Awaitable[Any]]) -> None:
+        self.call = call
+        self.loop = asyncio.new_event_loop()
+
+    async def _timed(self, count: int) -> float:
+        call = self.call
+        start = time.perf_counter()
+        for _ in range(count):
+            await call()
+        return time.perf_counter() - start
+
+    def __call__(self, count: int) -> float:
+        return self.loop.run_until_complete(self._timed(count))
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+        finally:
+            self.loop.close()
+
+
+@dataclass
+class Series:
+    sample: Sampler
+    count: int = 0
+    samples: list[float] = field(default_factory=list)
+
+    def calibrate(self) -> None:
+        """Warm up, then pick the calls per sample that last about SAMPLE_SECONDS."""
+        self.sample(1)  # a first call may set things up: never part of the estimate
+        count = 1
+        while (elapsed := self.sample(count)) < WARMUP_SECONDS:
+            count *= 2
+        self.count = max(MIN_CALLS, math.ceil(SAMPLE_SECONDS * count / elapsed))
+
+    def take(self) -> None:
+        gc.collect()  # no variant pays for the garbage of the one before it
+        self.samples.append(self.sample(self.count))
+
+    @property
+    def per_call(self) -> float:
+        """Median microseconds per call."""
+        return statistics.median(self.samples) / self.count * 1e6
+
+
+def interleave(series: list[Series]) -> None:
+    """REPEATS samples of each, round-robin, the starting one rotating every round."""
+    for one in series:
+        one.calibrate()
+    for round_ in range(REPEATS):
+        shift = round_ % len(series)
+        for one in series[shift:] + series[:shift]:
+            one.take()
+
+
+class ThreadHop:
+    """One round trip between the main thread and a helper thread: the main thread
+    releases a lock the helper waits on, then waits on a lock the helper releases. The
+    floor under any call that runs on another thread and is waited for."""
+
+    def __init__(self) -> None:
+        self._ping = threading.Lock()
+        self._pong = threading.Lock()
+        self._ping.acquire()
+        self._pong.acquire()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, name="bench-hop", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            self._ping.acquire()
+            if self._stopping:
+                return
+            self._pong.release()
+
+    def __call__(self) -> None:
+        self._ping.release()
+        self._pong.acquire()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._ping.release()
+        self._thread.join()
+
+
+class CountWarnings(logging.Handler):
+    """Counts (and keeps quiet) what fastapi-injectable logs, e.g. a failed cleanup."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.first = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        self.first = self.first or record.getMessage()
+
+
+@dataclass
+class Row:
+    name: str
+    floor: float
+    fastapi: float
+    mine: float
+    bridge: float | None
+    other: float | None
+    hop: float
+    counts: dict[str, int]
+    request_free: bool
+    #: What fastapi-injectable logged (count, first message) during its calls.
+    other_warnings: int = 0
+    other_first: str = ""
+    other_calls: int = 0
+
+
+def measure(graph: Graph, hop: ThreadHop, warnings: CountWarnings) -> Row:
+    loops: list[LoopSampler] = []
+
+    def on_loop(call: Callable[[], Awaitable[Any]]) -> Series:
+        loops.append(LoopSampler(call))
+        return Series(loops[-1])
+
+    series = {
+        "floor": on_loop(graph.floor),
+        "fastapi": on_loop(fastapi_resolver(graph)),
+        "async": on_loop(ours(graph)),
+    }
+    bridge_call = sync_bridge(graph)
+    if bridge_call is not None:
+        series["sync"] = Series(sync_sampler(bridge_call))
+    injectable_calls = [0]
+    injectable_call = injectable(graph, injectable_calls)
+    if injectable_call is not None:
+        series["injectable"] = on_loop(injectable_call)
+    series["hop"] = Series(sync_sampler(hop))
+    warnings.count, warnings.first = 0, ""
+    try:
+        interleave(list(series.values()))
+    finally:
+        for sampler in loops:
+            sampler.close()
+    median = {name: one.per_call for name, one in series.items()}
+    return Row(
+        graph.name,
+        floor=median["floor"],
+        fastapi=median["fastapi"],
+        mine=median["async"],
+        bridge=median.get("sync"),
+        other=median.get("injectable"),
+        hop=median["hop"],
+        counts={name: one.count for name, one in series.items()},
+        request_free=graph.request_free,
+        other_warnings=warnings.count,
+        other_first=warnings.first,
+        other_calls=injectable_calls[0],
+    )
 
 
 def import_overhead() -> tuple[float, float]:
@@ -293,40 +478,121 @@ async def memory_growth(call: Callable[[], Awaitable[Any]]) -> float:
     return grown / 1024
 
 
-def main() -> int:
-    rows = []
-    failures = []
-    count = int(2000 * SCALE)
-    for graph in GRAPHS:
-        floor = asyncio.run(per_call_async(graph.floor, count))
-        fastapi = asyncio.run(per_call_async(fastapi_resolver(graph), count))
-        mine = asyncio.run(per_call_async(ours(graph), count))
-        bridge_call = sync_bridge(graph)
-        bridge = per_call_sync(bridge_call, count) if bridge_call else None
-        injectable_call = injectable(graph)
-        other = (
-            asyncio.run(per_call_async(injectable_call, max(100, count // 10)))
-            if injectable_call
-            else None
-        )
-        rows.append((graph.name, floor, fastapi, mine, bridge, other))
-        if graph.request_free and mine > 3 * floor:
-            failures.append(f"{graph.name}: async {mine / floor:.1f}x the floor (target <= 3x)")
-        if mine > fastapi:
-            failures.append(f"{graph.name}: slower than FastAPI's resolver")
-        if bridge is not None and bridge > 3 * mine:
-            failures.append(f"{graph.name}: sync bridge {bridge / mine:.1f}x async (target <= 3x)")
-        if other is not None and other < 5 * mine:
-            failures.append(f"{graph.name}: only {other / mine:.1f}x faster than injectable")
+def pin(cpu: int | None) -> None:
+    """Pin every thread of the process (and so those it starts later) to ``cpu``."""
+    if cpu is None:
+        print(f"not pinned: threads run, and wake each other, on any of {os.cpu_count()} CPUs")
+        return
+    allowed = os.sched_getaffinity(0)
+    if cpu not in allowed:
+        sys.exit(f"--cpu {cpu}: this process may only run on CPUs {sorted(allowed)}")
+    # sched_setaffinity(0, ...) pins the calling thread only: pin each existing thread.
+    threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    for tid in threads:
+        os.sched_setaffinity(tid, {cpu})
+    print(
+        f"pinned to CPU {cpu} of {os.cpu_count()}: os.sched_setaffinity on all "
+        f"{len(threads)} thread(s) before any measurement; threads started later inherit it"
+    )
 
-    def cell(value: float | None, floor: float) -> str:
-        return "n/a" if value is None else f"{value:8.1f} ({value / floor:4.1f}x)"
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=os.environ.get("BENCH_CPU") or None,
+        metavar="N",
+        help="pin the whole process to CPU N first (default: $BENCH_CPU, else not pinned)",
+    )
+    options = parser.parse_args()
+    if options.cpu is not None and not hasattr(os, "sched_setaffinity"):
+        parser.error("--cpu needs os.sched_setaffinity (Linux)")
+    return options
+
+
+def main() -> int:
+    options = parse_args()
+    pin(options.cpu)
+    other_version = version("fastapi-injectable") if fastapi_injectable else "absent"
+    print(
+        f"Python {sys.version.split()[0]}, fastapi {version('fastapi')}, "
+        f"fastapi-injectable {other_version}; {REPEATS} samples per variant, "
+        f"~{SAMPLE_SECONDS:.2f} s each (>= {MIN_CALLS} calls)\n"
+    )
+    warnings = CountWarnings()
+    injectable_logger = logging.getLogger("fastapi_injectable")
+    injectable_logger.addHandler(warnings)
+    injectable_logger.propagate = False
+    hop = ThreadHop()
+    try:
+        rows = [measure(graph, hop, warnings) for graph in GRAPHS]
+    finally:
+        hop.close()
+
+    failures = []
+    for row in rows:
+        if row.request_free and row.mine > 3 * row.floor:
+            failures.append(
+                f"{row.name}: async {row.mine / row.floor:.1f}x the floor (target <= 3x)"
+            )
+        if row.mine > row.fastapi:
+            failures.append(f"{row.name}: slower than FastAPI's resolver")
+        if row.bridge is not None and row.bridge > 3 * row.mine:
+            failures.append(
+                f"{row.name}: sync bridge {row.bridge / row.mine:.1f}x async (target <= 3x)"
+            )
+        if row.other is not None and row.other < 5 * row.mine:
+            failures.append(f"{row.name}: only {row.other / row.mine:.1f}x faster than injectable")
+
+    def cell(value: float | None, floor: float, mark: str = "") -> str:
+        if value is None:
+            return "n/a"
+        ratio = value / floor
+        return (
+            f"{value:.1f} ({ratio:4.1f}x){mark}"
+            if ratio < 100
+            else f"{value:.1f} ({ratio:.0f}x){mark}"
+        )
 
     print(f"per call, us (median of {REPEATS}), ratio to the hand-built floor")
     header = ("graph", "floor", "fastapi", "async", "sync bridge", "injectable")
-    print(f"{header[0]:<20}" + "".join(f"{h:>18}" for h in header[1:]))
-    for name, floor, *others in rows:
-        print(f"{name:<20}{floor:>18.1f}" + "".join(f"{cell(v, floor):>18}" for v in others))
+    print(f"{header[0]:<20}" + f"{header[1]:>10}" + "".join(f"{h:>20}" for h in header[2:]))
+    for row in rows:
+        mark = "!" if row.other_warnings else ""
+        print(
+            f"{row.name:<20}{row.floor:>10.1f}"
+            + "".join(f"{cell(v, row.floor):>20}" for v in (row.fastapi, row.mine, row.bridge))
+            + f"{cell(row.other, row.floor, mark):>20}"
+        )
+    hops = [row.hop for row in rows]
+    print(
+        f"thread-hop floor: {statistics.median(hops):.1f} us, one round trip main thread -> "
+        f"helper thread -> main thread\n  (threading.Lock ping-pong, sampled with each graph: "
+        f"{' / '.join(f'{h:.1f}' for h in hops)} us)"
+    )
+    for row in rows:
+        if row.other_warnings:
+            print(
+                f"! {row.name}: fastapi-injectable logged {row.other_warnings} warnings in "
+                f"{row.other_calls} calls, its teardown did not complete:\n    {row.other_first}"
+            )
+    names = list(rows[0].counts)
+    print(f"calls per sample ({' / '.join(names)}):")
+    for row in rows:
+        print(f"  {row.name:<20}" + " / ".join(str(row.counts.get(n, "-")) for n in names))
+
+    if any(row.bridge is not None for row in rows):
+        print("\nsync bridge against async (target: <= 3x), and what it adds over the hop floor")
+        for row in rows:
+            if row.bridge is None:
+                continue
+            extra = row.bridge - row.mine
+            print(
+                f"  {row.name:<20}{row.bridge / row.mine:4.1f}x async; bridge - async "
+                f"{extra:6.1f} us = {extra / row.hop:4.1f}x the thread-hop floor "
+                f"({row.hop:.1f} us), {extra - row.hop:+7.1f} us on top of it"
+            )
 
     fastapi_import, ours_import = import_overhead()
     share = ours_import / fastapi_import
