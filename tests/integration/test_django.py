@@ -10,18 +10,20 @@ import threading
 import wsgiref.util
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import django
 import pytest
 from django.conf import settings as django_settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
-from django.db import connections
+from django.db import connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 from django.test import Client
+from fastapi import Depends
 
+from fastapi_depends_anywhere.sync import with_fastapi_depends
 from notes_service.cli import init_db, seed
 from notes_service.settings import Settings, get_settings
 
@@ -88,19 +90,60 @@ def test_the_management_command(shared_database: Path) -> None:
 
 
 def test_a_served_request_leaves_no_connection_open(shared_database: Path) -> None:
-    """Served as a WSGI server serves it: Django closes the view thread's connection when
-    the request ends, and the ORM dependency closed the one of the thread it ran in. No
+    """Served as a threaded WSGI server serves it: the ORM dependency runs in the request's
+    thread, on the view's connection, and Django closes it when the request ends. No
     connection Django opened in this session, in any thread, is left open."""
     environ: dict[str, Any] = {"PATH_INFO": "/me/notes", "HTTP_AUTHORIZATION": BOB["Authorization"]}
     wsgiref.util.setup_testing_defaults(environ)
     statuses: list[str] = []
-    response = WSGIHandler()(environ, lambda status, headers: statuses.append(status))
-    body = b"".join(response)
-    response.close()  # the end of the request: request_finished
+    bodies: list[bytes] = []
+    before = len(OPENED)
+
+    def serve() -> None:
+        response = WSGIHandler()(environ, lambda status, headers: statuses.append(status))
+        bodies.append(b"".join(response))
+        response.close()  # the end of the request: request_finished
+
+    server = threading.Thread(target=serve, name="wsgi-request")
+    server.start()
+    server.join(30)
 
     assert statuses == ["200 OK"]
-    assert b"Draft the release notes" in body
-    assert threading.current_thread().name in {thread for thread, _ in OPENED}
+    assert b"Draft the release notes" in bodies[0]
+    # One connection for the whole request, the request thread's, used by the dependency
+    # (a query in any other thread would have opened one there).
+    assert [thread for thread, _ in OPENED[before:]] == ["wsgi-request"]
     assert [(thread, wrapper.connection) for thread, wrapper in OPENED] == [
         (thread, None) for thread, _ in OPENED
     ]
+
+
+def test_the_orm_dependency_runs_in_the_callers_thread(shared_database: Path) -> None:
+    from notes_service.django_site.services import AccountDep  # Django is set up now
+
+    seen: list[tuple[str, Any]] = []
+
+    def orm_user(account: AccountDep) -> str:
+        seen.append((threading.current_thread().name, connection.connection))
+        return str(account.name)
+
+    @with_fastapi_depends
+    def whoami(*, name: Annotated[str, Depends(orm_user)]) -> str:
+        return name
+
+    results: list[str] = []
+
+    def call() -> None:
+        results.append(whoami(_scope={"headers": [(b"authorization", b"Bearer bob-token")]}))
+        results.append("open" if connection.connection is not None else "closed")
+        connection.close()  # a thread of our own: nobody else would close it
+
+    before = len(OPENED)
+    caller = threading.Thread(target=call, name="caller")
+    caller.start()
+    caller.join(30)
+    assert results == ["bob", "open"]
+    # The dependency ran in the caller's thread, on the caller's connection.
+    assert [thread for thread, _ in seen] == ["caller"]
+    assert [thread for thread, _ in OPENED[before:]] == ["caller"]
+    assert OPENED[-1][1].connection is None

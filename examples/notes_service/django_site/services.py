@@ -2,7 +2,6 @@
 
 from typing import Annotated, Any
 
-from django.db import connection
 from fastapi import Depends, HTTPException
 
 from fastapi_depends_anywhere.sync import with_fastapi_depends, with_fastapi_lifecycle
@@ -13,16 +12,14 @@ from notes_service.django_site.models import Account
 def get_account(token: BearerTokenDep) -> Account:
     """A ``def`` dependency on Django's ORM, behind the app's bearer-token dependency.
 
-    FastAPI runs a ``def`` dependency in its thread pool: the query uses the connection of
-    that pool thread (Django's connections are per thread), which no request cycle of
-    Django would ever close. So the dependency closes it, in the thread that opened it.
+    Called through the sync API, it runs in the caller's thread: the query uses the
+    view's own connection (Django's connections are per thread), which Django's request
+    cycle closes as usual.
     """
     try:
         return Account.objects.get(token=token)
     except Account.DoesNotExist:
         raise HTTPException(401, "Invalid token") from None
-    finally:
-        connection.close()
 
 
 AccountDep = Annotated[Account, Depends(get_account)]

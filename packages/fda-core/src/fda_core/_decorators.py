@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 
 from fda_core._analysis import describe
 from fda_core._config import resolve_app
 from fda_core._holder import TaskHeld
 from fda_core._injector import Injector
 from fda_core._lifespan import running_lifespan
+from fda_core._threads import run_sync
 
 __all__ = ["aiter_with_fastapi_depends", "with_fastapi_depends", "with_fastapi_lifecycle"]
 
@@ -70,10 +70,10 @@ def reject_generators(func: Callable[..., Any], decorator: str) -> None:
 
 
 async def call_body(func: Callable[..., Any], is_async: bool, *args: Any, **kwargs: Any) -> Any:
-    """Await an async body; run a sync one in the threadpool, as FastAPI runs a ``def`` route."""
+    """Await an async body; run a sync one as FastAPI runs a ``def`` route (``run_sync``)."""
     if is_async:
         return await func(*args, **kwargs)
-    return await run_in_threadpool(func, *args, **kwargs)
+    return await run_sync(func, *args, **kwargs)
 
 
 def _depends(
@@ -86,9 +86,7 @@ def _depends(
     injector = Injector(func, scope=scope, context=context, app=app)
     is_async = is_async_callable(func)
 
-    body: Callable[..., Awaitable[Any]] = (
-        func if is_async else functools.partial(run_in_threadpool, func)
-    )
+    body: Callable[..., Awaitable[Any]] = func if is_async else functools.partial(run_sync, func)
 
     async def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         return await injector.call(body, args, kwargs, _scope)

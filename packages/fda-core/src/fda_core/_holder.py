@@ -14,19 +14,23 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, TypeVar
 
+from fda_core._threads import WaitingThread, lend, lent
+
 __all__ = ["TaskHeld"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-_Operation = tuple[Callable[[], Awaitable[Any]], "asyncio.Future[Any]"]
+# What to run, who waits for it, and the thread the waiter lent (see ``_threads``).
+_Operation = tuple[Callable[[], Awaitable[Any]], "asyncio.Future[Any]", WaitingThread | None]
 
 
 class _Exit:
-    __slots__ = ("exc",)
+    __slots__ = ("exc", "thread")
 
-    def __init__(self, exc: BaseException | None) -> None:
+    def __init__(self, exc: BaseException | None, thread: WaitingThread | None = None) -> None:
         self.exc = exc
+        self.thread = thread
 
 
 def _settle(future: asyncio.Future[Any], exc: BaseException) -> None:
@@ -62,7 +66,7 @@ class TaskHeld(Generic[T]):
         loop = self._loop = asyncio.get_running_loop()
         entered: asyncio.Future[T] = loop.create_future()
         self._queue = asyncio.Queue()
-        self._task = loop.create_task(self._hold(entered))
+        self._task = loop.create_task(self._hold(entered, lent()))
         try:
             return await asyncio.shield(entered)
         except BaseException:
@@ -81,7 +85,7 @@ class TaskHeld(Generic[T]):
         self._check_loop()
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         future.add_done_callback(self._cancel_if_current)
-        self._queue.put_nowait((operation, future))
+        self._queue.put_nowait((operation, future, lent()))
         return await future
 
     def _cancel_if_current(self, future: asyncio.Future[Any]) -> None:
@@ -114,7 +118,7 @@ class TaskHeld(Generic[T]):
             return False
         self._exiting = True
         if not task.done():
-            self._queue.put_nowait(_Exit(exc))
+            self._queue.put_nowait(_Exit(exc, lent()))
         # Not `await task`: a cancelled caller must not cancel the teardown half-way.
         await asyncio.wait([task])
         try:
@@ -133,10 +137,12 @@ class TaskHeld(Generic[T]):
                 "them with the same `loop_scope`."
             )
 
-    async def _hold(self, entered: asyncio.Future[T]) -> bool:
+    async def _hold(self, entered: asyncio.Future[T], thread: WaitingThread | None) -> bool:
+        # Each step lends the holder the thread of whoever waits for that step.
         assert self._queue is not None
         try:
-            value = await self._context.__aenter__()
+            with lend(thread):
+                value = await self._context.__aenter__()
         except BaseException as exc:  # enter() raises it; nothing is left to exit
             _settle(entered, exc)
             return False
@@ -153,12 +159,13 @@ class TaskHeld(Generic[T]):
             if isinstance(item, _Exit):
                 pending = item
                 break
-            operation, future = item
+            operation, future, thread = item
             if future.done():  # cancelled before it started
                 continue
             self._current = future
             try:
-                result = await operation()
+                with lend(thread):
+                    result = await operation()
             except asyncio.CancelledError as cancelled:
                 if self._consume_operation_cancel():
                     continue
@@ -174,9 +181,10 @@ class TaskHeld(Generic[T]):
                 self._current = None
         self._fail_queued()
         thrown = pending.exc
-        if thrown is None:
-            return bool(await self._context.__aexit__(None, None, None))
-        return bool(await self._context.__aexit__(type(thrown), thrown, thrown.__traceback__))
+        with lend(pending.thread):
+            if thrown is None:
+                return bool(await self._context.__aexit__(None, None, None))
+            return bool(await self._context.__aexit__(type(thrown), thrown, thrown.__traceback__))
 
     def _fail_queued(self) -> None:
         assert self._queue is not None

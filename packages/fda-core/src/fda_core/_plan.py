@@ -22,11 +22,11 @@ from fastapi.concurrency import contextmanager_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.security import SecurityScopes
 from starlette.background import BackgroundTasks
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from fda_core import _compat
 from fda_core._compat import CallKind
+from fda_core._threads import contextmanager_in_thread, diverted, run_sync
 
 __all__ = ["Plan", "Teardown", "compile_plan"]
 
@@ -157,23 +157,29 @@ class Teardown:
 class Plan:
     """A compiled graph: run the nodes in order; the last one is the endpoint itself."""
 
-    __slots__ = ("nodes", "reads_request", "slots")
+    __slots__ = ("keys", "nodes", "reads_request", "slots")
 
-    def __init__(self, nodes: list[_Node], slots: int) -> None:
+    def __init__(self, nodes: list[_Node], keys: list[Any]) -> None:
         self.nodes = tuple(nodes)
-        self.slots = slots
+        self.keys = tuple(keys)  # the dependency-cache key of each slot
+        self.slots = len(keys)
         self.reads_request = any(node.params or node.connection_names for node in nodes)
 
     async def solve(
-        self, teardown: Teardown, request: Callable[[], Request] | None = None
+        self,
+        teardown: Teardown,
+        request: Callable[[], Request] | None = None,
+        cache: list[Any] | None = None,
     ) -> dict[str, Any]:
         """Resolve every node; generators are entered on ``teardown``'s stacks.
 
         ``request`` builds the request, for plans that read it (``reads_request``).
+        ``cache``: slots filled by earlier resolutions (``load``), filled in place.
         """
         the_request = request() if self.reads_request and request is not None else None
         results: list[Any] = [None] * len(self.nodes)
-        cache: list[Any] = [_MISSING] * self.slots
+        if cache is None:
+            cache = [_MISSING] * self.slots
         errors: list[Any] = []
         for index, node in enumerate(self.nodes):
             kwargs = {name: results[source] for name, source in node.args}
@@ -207,14 +213,15 @@ class Plan:
             elif kind is CallKind.COROUTINE:
                 value = await node.call(**kwargs)
             elif kind is CallKind.THREADPOOL:
-                value = await run_in_threadpool(node.call, **kwargs)
+                value = await run_sync(node.call, **kwargs)
             elif kind is CallKind.ASYNC_GENERATOR:
                 assert node.factory is not None
                 manager = node.factory(**kwargs)
                 value = await teardown.enter(manager, node.function_scoped, async_generator=True)
             else:
                 assert node.factory is not None
-                manager = contextmanager_in_threadpool(node.factory(**kwargs))
+                in_thread = contextmanager_in_thread if diverted() else contextmanager_in_threadpool
+                manager = in_thread(node.factory(**kwargs))
                 value = await teardown.enter(manager, node.function_scoped)
             if cached is _MISSING:
                 cache[node.slot] = value
@@ -223,6 +230,16 @@ class Plan:
             raise _compat.validation_error(errors)
         endpoint_values: dict[str, Any] = results[-1]
         return endpoint_values
+
+    def load(self, shared: Mapping[Any, Any]) -> list[Any]:
+        """Cache slots for ``solve`` from a dependency cache shared by several solves."""
+        return [shared.get(key, _MISSING) for key in self.keys]
+
+    def store(self, cache: list[Any], shared: dict[Any, Any]) -> None:
+        """Add what ``solve`` cached to ``shared`` (first value wins, as in FastAPI)."""
+        for key, value in zip(self.keys, cache, strict=True):
+            if value is not _MISSING and key not in shared:
+                shared[key] = value
 
 
 class _Compiler:
@@ -297,4 +314,4 @@ def compile_plan(endpoint: Dependant, overrides: Mapping[Any, Any]) -> Plan | No
     except _NeedsFastAPI:
         return None
     compiler.nodes.append(_Node(None, endpoint, children, args, -1))
-    return Plan(compiler.nodes, len(compiler.slots))
+    return Plan(compiler.nodes, list(compiler.slots))

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fda_core._analysis import Analysis, analyse
 from fda_core._config import get_configured_app
 from fda_core._lifespan import lifespan_state
-from fda_core._resolution import resolution
+from fda_core._resolution import planned_resolution, request_factory, resolution
 
 __all__ = ["resolve_fastapi_depends"]
 
@@ -46,11 +46,21 @@ async def resolve_fastapi_depends(
     if app is None and isinstance(dependency_overrides_provider, FastAPI):
         app = dependency_overrides_provider
     provider = dependency_overrides_provider if dependency_overrides_provider is not None else app
+    analysis = _analysis(func)
+    state = lifespan_state(app) if app is not None else None
+    plan = analysis.plan(frozenset(), getattr(provider, "dependency_overrides", None) or {})
+    if plan is not None:
+        request = request_factory(
+            app=app, static_scope=None, dynamic_scope=scope, lifespan_state=state
+        )
+        async with planned_resolution(plan, request) as values:
+            yield values
+        return
     async with resolution(
-        _analysis(func).dependant(),
+        analysis.dependant(),
         app=app,
         overrides_provider=provider,
         dynamic_scope=scope,
-        lifespan_state=lifespan_state(app) if app is not None else None,
+        lifespan_state=state,
     ) as values:
         yield values

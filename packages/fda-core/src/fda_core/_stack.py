@@ -17,14 +17,16 @@ from typing import Any, TypeVar, overload
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from starlette.background import BackgroundTasks
+from starlette.requests import Request
 
 from fda_core import _compat
 from fda_core._analysis import dependant_for_value
 from fda_core._config import resolve_app
 from fda_core._holder import TaskHeld
 from fda_core._lifespan import running_lifespan
+from fda_core._plan import Plan, Teardown, compile_plan
 from fda_core._resolution import solve_into
-from fda_core._scope import build_scope
+from fda_core._scope import build_scope, receive_no_body
 
 __all__ = ["FastApiDepsStack", "StackSession"]
 
@@ -41,8 +43,10 @@ class StackSession:
         self._stack = AsyncExitStack()
         self._cache: dict[Any, Any] = {}
         self._dependants: dict[Any, Dependant] = {}
+        self._plans: dict[Any, Plan | None] = {}
         self._background: list[BackgroundTasks] = []
         self._scope: dict[str, Any] = {}
+        self._cleanup: list[Any] = []  # see Teardown.cleanup: one per request
 
     async def __aenter__(self) -> StackSession:
         state = await self._lifespan.__aenter__()
@@ -55,9 +59,23 @@ class StackSession:
         return self
 
     async def resolve(self, target: Any) -> Any:
+        dependant = self._dependant(target)
+        plan = self._plan(target, dependant)
+        if plan is not None:
+            teardown = Teardown()
+            teardown.request = teardown.function = self._stack
+            teardown.cleanup = self._cleanup
+            cache = plan.load(self._cache)
+            try:
+                values = await plan.solve(teardown, self._request, cache)
+            finally:
+                plan.store(cache, self._cache)
+            if teardown.background is not None:
+                self._background.append(teardown.background)
+            return values["value"]
         solved = await solve_into(
             self._scope,
-            self._dependant(target),
+            dependant,
             exit_stack=self._stack,
             overrides_provider=self.app,
             dependency_cache=self._cache,
@@ -65,6 +83,9 @@ class StackSession:
         if solved.background_tasks is not None:
             self._background.append(solved.background_tasks)
         return solved.values["value"]
+
+    def _request(self) -> Request:
+        return Request(self._scope, receive_no_body)
 
     def _dependant(self, target: Any) -> Dependant:
         try:
@@ -74,6 +95,18 @@ class StackSession:
         if dependant is None:
             dependant = self._dependants[target] = dependant_for_value(target)
         return dependant
+
+    def _plan(self, target: Any, dependant: Dependant) -> Plan | None:
+        """The compiled plan for ``target`` under the app's overrides of the moment."""
+        overrides = self.app.dependency_overrides
+        try:
+            key = (target, tuple(overrides.items()))
+            if key in self._plans:
+                return self._plans[key]
+        except TypeError:  # unhashable: compile every time
+            return compile_plan(dependant, overrides)
+        plan = self._plans[key] = compile_plan(dependant, overrides)
+        return plan
 
     async def __aexit__(
         self,

@@ -9,6 +9,8 @@ of RELIABILITY.md are implemented here and nowhere else:
   and starts its own on first use;
 - no deadlocks: a blocking call from the bridge loop itself, or from any thread running an
   event loop, fails at once with an error that points to the async API;
+- the waiting caller is lent to its call: ``def`` dependencies (and ``def`` bodies) run in
+  the caller's thread (``fda_core._threads``), never in a pool thread it would wait for;
 - cancellation: if the waiting caller is interrupted (``KeyboardInterrupt``, a signal
   handler's timeout, any ``BaseException``), the call's task is cancelled and its teardown
   awaited, bounded, before the interrupt propagates;
@@ -26,11 +28,17 @@ import contextlib
 import contextvars
 import inspect
 import os
+import queue
 import sys
 import threading
+import time
 import weakref
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, NoReturn, TypeVar, cast
+
+from starlette.concurrency import run_in_threadpool
+
+from fda_core._threads import lend, run_inline
 
 __all__ = [
     "BridgeClosedError",
@@ -77,15 +85,99 @@ class Carried(Exception):
         self.original = original
 
 
-class _Call:
-    """One blocking call: its factory, its task on the loop, and how it ended."""
+class _Job:
+    """A function the loop hands to the waiting caller's thread, and its future."""
 
-    __slots__ = ("done", "error", "factory", "result", "settled", "task")
+    __slots__ = ("abandoned", "context", "func", "future", "loop", "sent")
+
+    def __init__(
+        self,
+        func: Callable[[], Any],
+        context: contextvars.Context,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.func = func
+        self.context = context
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.sent = False
+        self.abandoned = False
+
+    def run(self) -> None:
+        """Run in the caller's thread; send the outcome to the loop."""
+        if self.abandoned:
+            return
+        try:
+            result = self.context.run(self.func)
+        except BaseException as exc:
+            self.send(None, exc)
+        else:
+            self.send(result, None)
+
+    def send(self, result: Any, error: BaseException | None) -> None:
+        if self.sent:
+            return
+        self.sent = True
+        _call_soon_quietly(self.loop, _deliver, self.future, result, error)
+
+    def redirect(self) -> None:
+        """The caller stopped waiting before taking it: the threadpool runs it."""
+        if not self.sent:
+            self.sent = True
+            _call_soon_quietly(self.loop, _in_threadpool, self)
+
+
+def _deliver(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+def _in_threadpool(job: _Job) -> None:
+    async def run() -> None:
+        try:
+            result = await run_in_threadpool(job.context.run, job.func)
+        except BaseException as exc:  # the awaiting task gets it; this one ends quietly
+            _deliver(job.future, None, exc)
+        else:
+            _deliver(job.future, result, None)
+
+    task = job.loop.create_task(run())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_SETTLED = object()  # the last item a call's queue receives
+
+
+class _Call:
+    """One blocking call: its factory, its task on the loop, and how it ended.
+
+    Also the caller's thread, lent to the task while it waits (``WaitingThread``): the
+    loop queues functions (``def`` dependencies) that the caller runs, then the end.
+    """
+
+    __slots__ = (
+        "error",
+        "factory",
+        "items",
+        "jobs",
+        "lock",
+        "result",
+        "serving",
+        "settled",
+        "task",
+    )
 
     def __init__(self, factory: Callable[[], Awaitable[Any]]) -> None:
         self.factory = factory
-        self.done = threading.Lock()
-        self.done.acquire()
+        self.items: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self.jobs: list[_Job] = []
+        self.lock = threading.Lock()
+        self.serving = True
         self.task: asyncio.Task[None] | None = None
         self.settled = False
         self.result: Any = None
@@ -98,7 +190,76 @@ class _Call:
         self.settled = True
         self.result = result
         self.error = error
-        self.done.release()
+        self.items.put(_SETTLED)
+
+    def submit(
+        self, func: Callable[[], Any], context: contextvars.Context
+    ) -> asyncio.Future[Any] | None:
+        """Queue ``func`` for the caller's thread (on the loop thread); see ``WaitingThread``."""
+        with self.lock:
+            if not self.serving or self.settled:
+                return None
+            job = _Job(func, context, asyncio.get_running_loop())
+            self.jobs.append(job)
+            self.items.put(job)
+        return job.future
+
+    def abandon(self) -> None:
+        """Stop waiting for the caller's thread (on the loop thread, at exit).
+
+        The caller may be stuck in a ``def`` body that outlives the grace period: its
+        functions are cancelled, and teardown goes to the threadpool.
+        """
+        with self.lock:
+            self.serving = False
+        for job in self.jobs:
+            job.abandoned = job.sent = True
+            job.future.cancel()
+
+    def serve(self, timeout: float | None = None) -> bool:
+        """Run queued functions until the call is settled; whether it is.
+
+        With a ``timeout``, give up after that long. Python runs signal handlers in the
+        main thread only, and one landing just before a blocking wait is handled once the
+        wait ends: the main thread waits in slices, so that Ctrl-C is never held up.
+        """
+        items = self.items
+        deadline = None if timeout is None else time.monotonic() + timeout
+        main = threading.current_thread() is threading.main_thread()
+        while True:
+            wait = _SIGNAL_CHECK_INTERVAL if main else None
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                wait = left if wait is None else min(wait, left)
+            try:
+                item = items.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if item is _SETTLED:
+                return True
+            assert isinstance(item, _Job)
+            try:
+                item.run()
+            except BaseException as exc:  # interrupted around the function: it failed
+                item.send(None, exc)
+                raise
+
+    def stop_serving(self) -> None:
+        """The caller no longer waits: what it did not take goes to the threadpool."""
+        with self.lock:
+            self.serving = False
+        while True:
+            try:
+                item = self.items.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Job):
+                item.redirect()
+            else:  # settled meanwhile: keep the marker (nobody reads it now)
+                self.items.put(item)
+                return
 
 
 class LoopState:
@@ -255,6 +416,9 @@ class Bridge:
         awaited = {c.task for c in list(state.pending) if c.task is not None}
         if awaited:
             await asyncio.wait(awaited, timeout=EXIT_GRACE)
+        run_inline(state.loop)  # no thread may start now: teardown runs on the loop
+        for call in list(state.pending):
+            call.abandon()
         await _cancel_and_wait({t for t in asyncio.all_tasks() if t is not current})
         await state.loop.shutdown_asyncgens()
 
@@ -341,9 +505,9 @@ class Bridge:
             # strike at any line: whatever was scheduled is cancelled and awaited.
             try:
                 state.loop.call_soon_threadsafe(
-                    self._begin, state, call, context=contextvars.copy_context()
+                    self._begin, state, call, contextvars.copy_context()
                 )
-                _wait(call)
+                call.serve()
             except BaseException as exc:
                 if isinstance(exc, RuntimeError) and state.loop.is_closed():
                     if not call.settled:  # closed meanwhile: nobody will run it
@@ -351,7 +515,10 @@ class Bridge:
                 else:
                     if not shield:
                         _call_soon_quietly(state.loop, self._cancel, call)
-                    call.done.acquire(timeout=CANCEL_GRACE)
+                    try:  # its teardown may still need this thread (def dependencies)
+                        call.serve(timeout=CANCEL_GRACE)
+                    finally:
+                        call.stop_serving()
                 raise
         finally:
             pending.discard(call)
@@ -368,19 +535,19 @@ class Bridge:
                 del error
         return call.result  # type: ignore[no-any-return]
 
-    def _begin(self, state: LoopState, call: _Call) -> None:
+    def _begin(self, state: LoopState, call: _Call, context: contextvars.Context) -> None:
         if call.settled:  # cancelled before it started
             return
-        coro = self._execute(state, call)
-        if sys.version_info >= (3, 11):  # run in the caller's copied context, as it is
-            call.task = state.loop.create_task(coro, context=contextvars.copy_context())
-        else:  # pragma: no cover - the task copies the current context itself
-            call.task = state.loop.create_task(coro)
+        # The task runs in the caller's context variables (copied). Where asyncio allows
+        # it, the task starts at once, in this callback: a call that never has to wait
+        # is done without another turn of the loop.
+        call.task = _start_task(state.loop, self._execute(state, call), context)
 
     @staticmethod
     async def _execute(state: LoopState, call: _Call) -> None:
         try:
-            result = await call.factory()
+            with lend(call):
+                result = await call.factory()
         except asyncio.CancelledError as exc:
             call.settle(error=_FAILED if state.closing else exc)
             raise
@@ -453,18 +620,16 @@ def _fail(state: LoopState) -> NoReturn:
     raise state.failure()
 
 
-def _wait(call: _Call) -> None:
-    """Block until the call is settled.
-
-    Python runs signal handlers in the main thread only, and a signal landing just
-    before the thread starts a blocking wait is only handled once the wait ends: the
-    main thread waits in slices so that Ctrl-C or a time limit is never held up.
-    """
-    if threading.current_thread() is threading.main_thread():
-        while not call.done.acquire(timeout=_SIGNAL_CHECK_INTERVAL):
-            pass
-    else:
-        call.done.acquire()
+def _start_task(
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, None],
+    context: contextvars.Context,
+) -> asyncio.Task[None]:
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
+    if sys.version_info >= (3, 11):  # pragma: no cover - version-specific
+        return loop.create_task(coro, context=context)
+    return context.run(loop.create_task, coro)  # pragma: no cover - copies `context`
 
 
 def _call_soon_quietly(

@@ -1,9 +1,10 @@
 """The sync decorators: each returns a plain sync callable, for ``def`` and ``async def``.
 
-Where code runs: dependencies resolve and tear down on the bridge loop, in one task per
-call. An ``async def`` body runs on the loop too (in that task, through the async API).
-A ``def`` body runs in the caller's thread, between two blocking calls, while its
-dependencies stay open in a holder task; its exception is thrown into them.
+Where code runs: each call is one task on the bridge loop, which resolves and tears down
+the dependencies. An ``async def`` body runs on the loop too, in that task. ``def`` code,
+the body and the ``def`` dependencies, runs in the caller's thread, lent to the task while
+it waits (``fda_core._threads``); a ``def`` body's exception is thrown into the
+dependencies as a route's would be.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from fda_core._config import resolve_app
 from fda_core._decorators import is_async_callable, reject_generators
 from fda_core._injector import Injector
 from fda_core._lifespan import running_lifespan
+from fda_core._threads import run_sync
 from fda_sync._bridge import get_bridge
-from fda_sync._held import SyncHeld
 
-__all__ = ["bridged", "run_body", "with_fastapi_depends", "with_fastapi_lifecycle"]
+__all__ = ["bridged", "with_fastapi_depends", "with_fastapi_lifecycle"]
 
 T = TypeVar("T")
 
@@ -35,22 +36,6 @@ class SyncDecorator(Protocol):
     def __call__(self, func: Callable[..., Awaitable[T]], /) -> Callable[..., T]: ...
     @overload
     def __call__(self, func: Callable[..., T], /) -> Callable[..., T]: ...
-
-
-def run_body(held: SyncHeld[Any], func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a sync body in the caller's thread, then exit ``held`` with its outcome.
-
-    The body runs in the context variables the holder task had after entering (the
-    caller's, plus what dependencies or the lifespan set).
-    """
-    try:
-        result = held.variables.run(func, *args, **kwargs)
-    except BaseException as exc:
-        if held.close(exc):
-            return None  # type: ignore[return-value]  # suppressed: there is no result
-        raise
-    held.close(None)
-    return result
 
 
 def bridged(func: Callable[..., Any], call: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
@@ -78,11 +63,18 @@ def _depends(
     injector = Injector(func, scope=scope, context=context, app=app)
     bridge = get_bridge()
 
+    async def call(
+        args: tuple[Any, ...], kwargs: dict[str, Any], call_scope: Mapping[str, Any] | None
+    ) -> Any:
+        # The body runs in the caller's thread, in the context variables the task has
+        # once the dependencies are entered (the caller's, plus what they set).
+        async with injector.values(args, kwargs, call_scope) as values:
+            return await run_sync(func, *args, **kwargs, **values)
+        return None  # a dependency suppressed the body's exception: there is no result
+
     def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         args, kwargs = injector.arrange(args, kwargs)
-        held = SyncHeld(bridge, lambda: injector.values(args, kwargs, _scope))
-        values = held.open()
-        return run_body(held, func, *args, **kwargs, **values)
+        return bridge.run(lambda: call(args, kwargs, _scope))
 
     injector.wraps(wrapper)
     return wrapper
@@ -140,16 +132,27 @@ def _lifecycle(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., A
         return bridged(func, fda_core.with_fastapi_lifecycle(func, app=app))
     bridge = get_bridge()
 
+    async def call(target: FastAPI, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        error: BaseException | None = None
+        result: Any = None
+        async with running_lifespan(target):
+            # The body, in the caller's thread, sees the running lifespan: sync-decorated
+            # calls it makes copy this context to the loop, and their dependencies get
+            # the lifespan's state.
+            try:
+                result = await run_sync(func, *args, **kwargs)
+            except BaseException as exc:  # like a server, shut down normally anyway
+                error = exc
+        if error is not None:
+            try:
+                raise error
+            finally:
+                del error
+        return result
+
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         target = resolve_app(app)
-        held = SyncHeld(bridge, lambda: running_lifespan(target))
-        held.open()
-        try:
-            # The body sees the running lifespan: sync-decorated calls it makes copy this
-            # context to the loop, and their dependencies get the lifespan's state.
-            return held.variables.run(func, *args, **kwargs)
-        finally:
-            held.close(None)  # like a server, shut down normally whatever the body did
+        return bridge.run(lambda: call(target, args, kwargs))
 
     functools.update_wrapper(wrapper, func)
     return wrapper

@@ -1,0 +1,310 @@
+"""``def`` dependencies run in the thread that makes the sync call.
+
+The caller's thread only waits for its call, so the sync API lends it to the call: a
+``def`` dependency (and a ``def`` generator's setup and teardown) runs there, with the
+caller's thread-locals, never in a pool thread. Tasks the call starts keep the threadpool.
+"""
+
+import asyncio
+import contextvars
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import pytest
+from fastapi import Depends, FastAPI
+
+import fda_core
+from fda_sync import (
+    FastApiDepsStack,
+    iter_with_fastapi_depends,
+    resolve_fastapi_depends,
+    with_fastapi_depends,
+)
+from fda_sync._bridge import get_bridge
+
+from .test_reliability import _Interrupt
+
+pytestmark = pytest.mark.timeout(30)
+
+T = TypeVar("T")
+BRIDGE = "fda-sync-bridge"
+
+
+def in_thread(name: str, func: Callable[[], T]) -> T:
+    """``func()`` in a new thread called ``name``; its result or its exception."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, func()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    thread.join(20)
+    assert outcome, f"{name} did not finish"
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+class Where:
+    """Records the thread each step ran in."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, str]] = []
+
+    def __call__(self, step: str) -> None:
+        self.steps.append((step, threading.current_thread().name))
+
+    def threads(self) -> dict[str, str]:
+        return dict(self.steps)
+
+
+def dependencies(where: Where) -> tuple[Any, Any, Any]:
+    async def async_dep() -> str:
+        where("async dep")
+        return "a"
+
+    def def_dep() -> str:
+        where("def dep")
+        return "d"
+
+    def def_generator() -> Iterator[str]:
+        where("generator setup")
+        try:
+            yield "g"
+        finally:
+            where("generator teardown")
+
+    return (
+        Annotated[str, Depends(async_dep)],
+        Annotated[str, Depends(def_dep)],
+        Annotated[str, Depends(def_generator)],
+    )
+
+
+@pytest.mark.parametrize("caller", ["MainThread", "worker"])
+@pytest.mark.parametrize("body", ["def", "async def"])
+def test_def_dependencies_run_in_the_calling_thread(app: FastAPI, caller: str, body: str) -> None:
+    where = Where()
+    A, D, G = dependencies(where)
+
+    if body == "def":
+
+        @with_fastapi_depends(app=app)
+        def func(*, a: A, d: D, g: G) -> str:
+            where("body")
+            return a + d + g
+
+    else:
+
+        @with_fastapi_depends(app=app)
+        async def func(*, a: A, d: D, g: G) -> str:
+            where("body")
+            return a + d + g
+
+    result = func() if caller == "MainThread" else in_thread(caller, func)
+
+    assert result == "adg"
+    assert where.threads() == {
+        "async dep": BRIDGE,
+        "def dep": caller,
+        "generator setup": caller,
+        "generator teardown": caller,
+        "body": caller if body == "def" else BRIDGE,
+    }
+
+
+def test_the_stack_runs_each_step_in_the_thread_that_asks_for_it(app: FastAPI) -> None:
+    where = Where()
+    _, D, G = dependencies(where)
+    stack = in_thread("starter", lambda: FastApiDepsStack(app=app).start())
+    assert in_thread("resolver", lambda: (stack.resolve(D), stack.resolve(G))) == ("d", "g")
+    in_thread("closer", stack.close)
+    assert where.steps == [
+        ("def dep", "resolver"),
+        ("generator setup", "resolver"),
+        ("generator teardown", "closer"),
+    ]
+
+
+def test_resolve_and_iter_run_def_dependencies_in_the_callers_thread(app: FastAPI) -> None:
+    where = Where()
+    _, D, G = dependencies(where)
+
+    def needs(d: D, g: G) -> None: ...
+
+    def resolve() -> dict[str, Any]:
+        with resolve_fastapi_depends(needs, dependency_overrides_provider=app) as values:
+            return values
+
+    assert in_thread("resolver", resolve) == {"d": "d", "g": "g"}
+
+    @iter_with_fastapi_depends(app=app)
+    def items(*, d: D, g: G) -> Iterator[str]:
+        where("body")
+        yield d
+        yield g
+
+    assert in_thread("consumer", lambda: list(items())) == ["d", "g"]
+    assert [thread for _, thread in where.steps] == ["resolver"] * 3 + ["consumer"] * 4
+
+
+def test_tasks_the_call_starts_keep_the_threadpool(app: FastAPI) -> None:
+    where = Where()
+    _, D, _ = dependencies(where)
+
+    @fda_core.with_fastapi_depends(app=app)
+    async def part(*, d: D) -> str:
+        return d
+
+    @with_fastapi_depends(app=app)
+    async def func() -> list[str]:
+        # The same dependency, awaited by the call's own task, then by two other tasks.
+        return [await part(), *await asyncio.gather(part(), part())]
+
+    assert func() == ["d", "d", "d"]
+    first, *others = [thread for _, thread in where.steps]
+    assert first == "MainThread"
+    assert len(others) == 2
+    assert not {"MainThread", BRIDGE} & set(others)
+
+
+def test_a_def_dependency_may_make_sync_calls_with_the_threadpool_exhausted(
+    app: FastAPI,
+) -> None:
+    """A ``def`` dependency calling the sync API waits in the caller's thread, holding no
+    pool thread: with the pool at one thread (and that one taken), nothing deadlocks."""
+
+    def inner_dep() -> str:
+        return threading.current_thread().name
+
+    @with_fastapi_depends(app=app)
+    def inner(*, name: Annotated[str, Depends(inner_dep)]) -> str:
+        return name
+
+    def outer_dep() -> str:
+        return "outer:" + inner()
+
+    @with_fastapi_depends(app=app)
+    def outer(*, value: Annotated[str, Depends(outer_dep)]) -> str:
+        return value
+
+    release = threading.Event()
+
+    async def shrink_pool() -> float:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        total = limiter.total_tokens
+        limiter.total_tokens = 1
+        return total
+
+    async def restore_pool(total: float) -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = total
+
+    async def take_the_pool_thread() -> None:
+        await anyio.to_thread.run_sync(release.wait)
+
+    bridge = get_bridge()
+    total = bridge.run(shrink_pool)
+    bridge.call_soon(bridge.state(), take_the_pool_thread)
+    try:
+        assert in_thread("caller", outer) == "outer:caller"
+    finally:
+        release.set()
+        bridge.run(lambda: restore_pool(total))
+
+
+def test_cancelled_while_a_def_dependency_runs_waits_for_it(app: FastAPI) -> None:
+    """As with FastAPI's threadpool, cancellation waits for a ``def`` that started."""
+    events: list[str] = []
+
+    def slow() -> str:
+        time.sleep(0.3)
+        events.append("slow finished")
+        return "slow"
+
+    @fda_core.with_fastapi_depends(app=app)
+    async def part(*, s: Annotated[str, Depends(slow)]) -> str:
+        return s
+
+    @with_fastapi_depends(app=app)
+    async def func() -> str:
+        with anyio.move_on_after(0.05) as scope:  # cancels this task, the lent one
+            await part()
+        if scope.cancelled_caught:
+            events.append("timed out")
+        return "done"
+
+    assert func() == "done"
+    assert events == ["slow finished", "timed out"]
+
+
+def test_keyboard_interrupt_in_a_def_dependency(app: FastAPI) -> None:
+    where = Where()
+    _, _, G = dependencies(where)
+
+    def interrupted(g: G) -> str:
+        raise KeyboardInterrupt
+
+    @with_fastapi_depends(app=app)
+    def func(*, value: Annotated[str, Depends(interrupted)]) -> str:
+        return value
+
+    with pytest.raises(KeyboardInterrupt):
+        func()
+    assert where.steps == [("generator setup", "MainThread"), ("generator teardown", "MainThread")]
+
+    @with_fastapi_depends(app=app)
+    def fine(*, g: G) -> str:
+        return g
+
+    assert fine() == "g"
+
+
+def test_an_interrupted_caller_still_runs_the_teardown_of_its_def_generators(
+    app: FastAPI,
+) -> None:
+    where = Where()
+    _, _, G = dependencies(where)
+    with _Interrupt() as interrupt:
+
+        @with_fastapi_depends(app=app)
+        async def blocked(*, g: G) -> None:
+            interrupt.ready.set()
+            await asyncio.sleep(30)
+
+        with pytest.raises(KeyboardInterrupt):
+            blocked()
+    assert where.steps == [("generator setup", "MainThread"), ("generator teardown", "MainThread")]
+
+
+def test_def_dependencies_see_the_callers_context_and_what_dependencies_set(
+    app: FastAPI,
+) -> None:
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+    user: contextvars.ContextVar[str] = contextvars.ContextVar("user")
+
+    async def set_user() -> AsyncIterator[None]:
+        token = user.set("ann")
+        yield
+        user.reset(token)
+
+    def read(_: Annotated[None, Depends(set_user)]) -> tuple[str, str]:
+        return request_id.get(), user.get()
+
+    @with_fastapi_depends(app=app)
+    def func(*, seen: Annotated[tuple[str, str], Depends(read)]) -> tuple[str, str]:
+        return seen
+
+    def call() -> tuple[str, str]:
+        request_id.set("r-1")
+        return func()
+
+    assert in_thread("caller", call) == ("r-1", "ann")
