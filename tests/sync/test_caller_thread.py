@@ -221,29 +221,38 @@ def test_a_def_dependency_may_make_sync_calls_with_the_threadpool_exhausted(
         bridge.run(lambda: restore_pool(total))
 
 
-def test_cancelled_while_a_def_dependency_runs_waits_for_it(app: FastAPI) -> None:
-    """As with FastAPI's threadpool, cancellation waits for a ``def`` that started."""
-    events: list[str] = []
+def test_cancelled_while_a_def_dependency_runs_as_with_fastapis_threadpool(
+    app: FastAPI,
+) -> None:
+    """An anyio cancel scope waits for a ``def`` that started, as it waits for a thread of
+    FastAPI's pool: the value is used, and the scope's cancellation lands after."""
 
-    def slow() -> str:
-        time.sleep(0.3)
-        events.append("slow finished")
-        return "slow"
+    def outcome(run: Callable[[Callable[[], Any]], Any]) -> list[str]:
+        events: list[str] = []
 
-    @fda_core.with_fastapi_depends(app=app)
-    async def part(*, s: Annotated[str, Depends(slow)]) -> str:
-        return s
+        def slow() -> str:
+            time.sleep(0.3)
+            events.append("slow finished")
+            return "slow"
 
-    @with_fastapi_depends(app=app)
-    async def func() -> str:
-        with anyio.move_on_after(0.05) as scope:  # cancels this task, the lent one
-            await part()
-        if scope.cancelled_caught:
-            events.append("timed out")
-        return "done"
+        @fda_core.with_fastapi_depends(app=app)
+        async def part(*, s: Annotated[str, Depends(slow)]) -> str:
+            return s
 
-    assert func() == "done"
-    assert events == ["slow finished", "timed out"]
+        async def body() -> None:
+            with anyio.move_on_after(0.05) as scope:  # cancels this task: the lent one
+                events.append(await part())
+                await anyio.sleep(1)
+                events.append("not reached")
+            events.append(f"cancelled: {scope.cancelled_caught}")
+
+        run(body)
+        return events
+
+    in_a_pool_thread = outcome(lambda body: asyncio.run(body()))
+    in_the_callers_thread = outcome(lambda body: with_fastapi_depends(app=app)(body)())
+    assert in_a_pool_thread == ["slow finished", "slow", "cancelled: True"]
+    assert in_the_callers_thread == in_a_pool_thread
 
 
 def test_keyboard_interrupt_in_a_def_dependency(app: FastAPI) -> None:
@@ -308,3 +317,38 @@ def test_def_dependencies_see_the_callers_context_and_what_dependencies_set(
         return func()
 
     assert in_thread("caller", call) == ("r-1", "ann")
+
+
+def test_stop_iteration_from_a_def_dependency_is_an_error_not_a_hang(app: FastAPI) -> None:
+    def first_item() -> str:
+        return next(iter([]))
+
+    @with_fastapi_depends(app=app)
+    def func(*, item: Annotated[str, Depends(first_item)]) -> str:
+        return item
+
+    with pytest.raises(RuntimeError, match=r"first_item\(\) raised StopIteration"):
+        func()
+
+
+def test_ctrl_c_during_a_def_teardown_waits_for_its_end(app: FastAPI) -> None:
+    """The teardown runs in the caller's (main) thread, where signal handlers run: the
+    interrupt is held back until the teardown is done, then reaches the caller."""
+    events: list[str] = []
+    with _Interrupt() as interrupt:
+
+        def connection() -> Iterator[str]:
+            yield "conn"
+            interrupt.ready.set()
+            for _ in range(5):  # the signal lands here
+                time.sleep(0.05)
+            events.append("connection returned")
+
+        @with_fastapi_depends(app=app)
+        def func(*, conn: Annotated[str, Depends(connection)]) -> str:
+            return conn
+
+        with pytest.raises(KeyboardInterrupt):
+            func()
+    assert events == ["connection returned"]
+    assert func() == "conn"

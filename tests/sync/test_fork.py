@@ -172,3 +172,29 @@ print(repr(where()[0] == parent_pid), flush=True)
         repr({"fda-sync-bridge"}),
         "True",
     ]
+
+
+def test_fork_inside_a_def_body_the_child_gets_an_error_not_a_hang() -> None:
+    """A ``def`` body runs in the caller's thread, so it may fork there: the child returns
+    into a call that belongs to its parent's loop and gets ``BridgeError`` at once."""
+    script = run_script(
+        PRELUDE
+        + """
+@with_fastapi_depends(app=app)
+def forking(*, at: Annotated[tuple, Depends(where_dep)]) -> int:
+    return os.fork()
+
+signal.setitimer(signal.ITIMER_REAL, 5.0)  # a hang, in parent or child -> SIGALRM
+try:
+    pid = forking()
+except BridgeError as exc:
+    print("child:", type(exc).__name__, "forked" in str(exc), flush=True)
+    os._exit(0)
+signal.setitimer(signal.ITIMER_REAL, 0)
+_, status = os.waitpid(pid, 0)
+print("parent: child exit", os.waitstatus_to_exitcode(status), flush=True)
+"""
+    )
+    assert script.returncode == 0, script.stderr
+    assert "child: BridgeError True" in script.lines
+    assert "parent: child exit 0" in script.lines

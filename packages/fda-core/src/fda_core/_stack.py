@@ -33,6 +33,8 @@ __all__ = ["FastApiDepsStack", "StackSession"]
 T = TypeVar("T")
 Self = TypeVar("Self", bound="FastApiDepsStack")
 
+_MAX_PLANS = 256  # per stack: targets times override sets
+
 
 class StackSession:
     """The open state of a stack. Entered, used and exited by one task only."""
@@ -105,6 +107,8 @@ class StackSession:
                 return self._plans[key]
         except TypeError:  # unhashable: compile every time
             return compile_plan(dependant, overrides)
+        if len(self._plans) >= _MAX_PLANS:  # overrides changed for every test, say
+            self._plans.clear()
         plan = self._plans[key] = compile_plan(dependant, overrides)
         return plan
 

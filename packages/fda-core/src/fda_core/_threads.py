@@ -18,9 +18,10 @@ import functools
 import weakref
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import anyio
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 
 if TYPE_CHECKING:
@@ -43,12 +44,13 @@ class WaitingThread(Protocol):
     """A thread blocked on a call, which runs functions for it while it waits."""
 
     def submit(
-        self, func: Callable[[], Any], context: contextvars.Context
+        self, func: Callable[[], Any], context: contextvars.Context, teardown: bool
     ) -> asyncio.Future[Any] | None:
         """Queue ``func`` (to run in ``context``); ``None`` if the thread stopped waiting.
 
-        The future is always settled: by the thread, or by the threadpool if the thread
-        stops waiting before it takes the function.
+        The future is always settled: by the thread, or on the loop if the thread stops
+        waiting before it runs the function. ``teardown``: the function cleans up, and
+        must run to its end even if the thread is interrupted (``Ctrl-C``) meanwhile.
         """
 
 
@@ -95,35 +97,26 @@ def lend(thread: WaitingThread | None) -> Generator[None, None, None]:
 async def run_sync(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run a sync function on the lent waiting thread, else in FastAPI's threadpool.
 
-    Like the threadpool, a cancelled caller still waits for a function that started.
+    As with the threadpool, a function that started runs to its end: an anyio cancel
+    scope waits for it (shielded), a native ``Task.cancel()`` stops waiting at once.
     """
+    return await _run(functools.partial(func, *args, **kwargs), teardown=False)
+
+
+async def _run(
+    func: Callable[[], T], *, teardown: bool, limiter: anyio.CapacityLimiter | None = None
+) -> T:
     thread = lent()
     if thread is not None:
-        future = thread.submit(functools.partial(func, *args, **kwargs), contextvars.copy_context())
+        future = thread.submit(func, contextvars.copy_context(), teardown)
         if future is not None:
-            return await _uncancellable(future)
+            with anyio.CancelScope(shield=True):
+                return cast("T", await future)
     if _inline and asyncio.get_running_loop() in _inline:
-        return func(*args, **kwargs)
-    return await run_in_threadpool(func, *args, **kwargs)
-
-
-async def _uncancellable(future: asyncio.Future[T]) -> T:
-    cancelled: asyncio.CancelledError | None = None
-    while True:
-        try:
-            result = await asyncio.shield(future)
-        except asyncio.CancelledError as exc:
-            if future.done():  # the function itself was cancelled
-                raise
-            cancelled = exc
-            continue
-        except BaseException:
-            if cancelled is not None:
-                raise cancelled from None
-            raise
-        if cancelled is not None:
-            raise cancelled
-        return result
+        return func()
+    if limiter is None:
+        return await run_in_threadpool(func)
+    return await anyio.to_thread.run_sync(func, limiter=limiter)
 
 
 @asynccontextmanager
@@ -133,15 +126,20 @@ async def contextmanager_in_thread(cm: AbstractContextManager[T]) -> AsyncGenera
     Only where sync functions are ``diverted`` (elsewhere FastAPI's own, of the installed
     version, is used): exit runs shielded from cancellation, with whatever the block raised.
     """
+    # As FastAPI: a limiter of its own for __exit__, so that teardown never waits for a
+    # pool thread that the dependency's own pool (a database's) may be holding.
+    exit_limiter = anyio.CapacityLimiter(1)
     value = await run_sync(cm.__enter__)
     try:
         yield value
     except BaseException as exc:
         suppressed = False
         with anyio.CancelScope(shield=True):
-            suppressed = bool(await run_sync(cm.__exit__, type(exc), exc, exc.__traceback__))
+            exit_with = functools.partial(cm.__exit__, type(exc), exc, exc.__traceback__)
+            suppressed = bool(await _run(exit_with, teardown=True, limiter=exit_limiter))
         if not suppressed:
             raise
     else:
         with anyio.CancelScope(shield=True):
-            await run_sync(cm.__exit__, None, None, None)
+            exit_clean = functools.partial(cm.__exit__, None, None, None)
+            await _run(exit_clean, teardown=True, limiter=exit_limiter)

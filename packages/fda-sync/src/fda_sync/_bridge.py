@@ -28,17 +28,15 @@ import contextlib
 import contextvars
 import inspect
 import os
-import queue
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, NoReturn, TypeVar, cast
 
-from starlette.concurrency import run_in_threadpool
-
 from fda_core._threads import lend, run_inline
+from fda_sync._caller import CallerThread
+from fda_sync._errors import BridgeClosedError, BridgeDeadError, BridgeError, Carried
 
 __all__ = [
     "BridgeClosedError",
@@ -59,125 +57,19 @@ EXIT_GRACE = 2.0
 EXIT_TEARDOWN_TIMEOUT = 5.0
 
 _THREAD_NAME = "fda-sync-bridge"
-_SIGNAL_CHECK_INTERVAL = 0.1
 
 
-class BridgeError(RuntimeError):
-    """The sync API cannot run this call (wrong thread, closed or dead bridge)."""
-
-
-class BridgeClosedError(BridgeError):
-    """The bridge was shut down (interpreter exit): no more sync calls in this process."""
-
-
-class BridgeDeadError(BridgeError):
-    """The bridge loop's thread died; its cause is chained."""
-
-
-class Carried(Exception):
-    """A ``BaseException`` from user code, carried out of a task so it cannot stop the loop.
-
-    Unwrapped by the bridge: the caller gets the original, with its traceback.
-    """
-
-    def __init__(self, original: BaseException) -> None:
-        super().__init__(original)
-        self.original = original
-
-
-class _Job:
-    """A function the loop hands to the waiting caller's thread, and its future."""
-
-    __slots__ = ("abandoned", "context", "func", "future", "loop", "sent")
-
-    def __init__(
-        self,
-        func: Callable[[], Any],
-        context: contextvars.Context,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self.func = func
-        self.context = context
-        self.loop = loop
-        self.future: asyncio.Future[Any] = loop.create_future()
-        self.sent = False
-        self.abandoned = False
-
-    def run(self) -> None:
-        """Run in the caller's thread; send the outcome to the loop."""
-        if self.abandoned:
-            return
-        try:
-            result = self.context.run(self.func)
-        except BaseException as exc:
-            self.send(None, exc)
-        else:
-            self.send(result, None)
-
-    def send(self, result: Any, error: BaseException | None) -> None:
-        if self.sent:
-            return
-        self.sent = True
-        _call_soon_quietly(self.loop, _deliver, self.future, result, error)
-
-    def redirect(self) -> None:
-        """The caller stopped waiting before taking it: the threadpool runs it."""
-        if not self.sent:
-            self.sent = True
-            _call_soon_quietly(self.loop, _in_threadpool, self)
-
-
-def _deliver(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
-
-
-def _in_threadpool(job: _Job) -> None:
-    async def run() -> None:
-        try:
-            result = await run_in_threadpool(job.context.run, job.func)
-        except BaseException as exc:  # the awaiting task gets it; this one ends quietly
-            _deliver(job.future, None, exc)
-        else:
-            _deliver(job.future, result, None)
-
-    task = job.loop.create_task(run())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-_SETTLED = object()  # the last item a call's queue receives
-
-
-class _Call:
+class _Call(CallerThread):
     """One blocking call: its factory, its task on the loop, and how it ended.
 
-    Also the caller's thread, lent to the task while it waits (``WaitingThread``): the
-    loop queues functions (``def`` dependencies) that the caller runs, then the end.
+    It is also the caller's thread, lent to the task while it waits (``CallerThread``).
     """
 
-    __slots__ = (
-        "error",
-        "factory",
-        "items",
-        "jobs",
-        "lock",
-        "result",
-        "serving",
-        "settled",
-        "task",
-    )
+    __slots__ = ("error", "factory", "result", "settled", "task")
 
-    def __init__(self, factory: Callable[[], Awaitable[Any]]) -> None:
+    def __init__(self, factory: Callable[[], Awaitable[Any]], loop: asyncio.AbstractEventLoop):
+        super().__init__(loop)
         self.factory = factory
-        self.items: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self.jobs: list[_Job] = []
-        self.lock = threading.Lock()
-        self.serving = True
         self.task: asyncio.Task[None] | None = None
         self.settled = False
         self.result: Any = None
@@ -190,76 +82,7 @@ class _Call:
         self.settled = True
         self.result = result
         self.error = error
-        self.items.put(_SETTLED)
-
-    def submit(
-        self, func: Callable[[], Any], context: contextvars.Context
-    ) -> asyncio.Future[Any] | None:
-        """Queue ``func`` for the caller's thread (on the loop thread); see ``WaitingThread``."""
-        with self.lock:
-            if not self.serving or self.settled:
-                return None
-            job = _Job(func, context, asyncio.get_running_loop())
-            self.jobs.append(job)
-            self.items.put(job)
-        return job.future
-
-    def abandon(self) -> None:
-        """Stop waiting for the caller's thread (on the loop thread, at exit).
-
-        The caller may be stuck in a ``def`` body that outlives the grace period: its
-        functions are cancelled, and teardown goes to the threadpool.
-        """
-        with self.lock:
-            self.serving = False
-        for job in self.jobs:
-            job.abandoned = job.sent = True
-            job.future.cancel()
-
-    def serve(self, timeout: float | None = None) -> bool:
-        """Run queued functions until the call is settled; whether it is.
-
-        With a ``timeout``, give up after that long. Python runs signal handlers in the
-        main thread only, and one landing just before a blocking wait is handled once the
-        wait ends: the main thread waits in slices, so that Ctrl-C is never held up.
-        """
-        items = self.items
-        deadline = None if timeout is None else time.monotonic() + timeout
-        main = threading.current_thread() is threading.main_thread()
-        while True:
-            wait = _SIGNAL_CHECK_INTERVAL if main else None
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                wait = left if wait is None else min(wait, left)
-            try:
-                item = items.get(timeout=wait)
-            except queue.Empty:
-                continue
-            if item is _SETTLED:
-                return True
-            assert isinstance(item, _Job)
-            try:
-                item.run()
-            except BaseException as exc:  # interrupted around the function: it failed
-                item.send(None, exc)
-                raise
-
-    def stop_serving(self) -> None:
-        """The caller no longer waits: what it did not take goes to the threadpool."""
-        with self.lock:
-            self.serving = False
-        while True:
-            try:
-                item = self.items.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(item, _Job):
-                item.redirect()
-            else:  # settled meanwhile: keep the marker (nobody reads it now)
-                self.items.put(item)
-                return
+        self.finish()
 
 
 class LoopState:
@@ -495,7 +318,7 @@ class Bridge:
             self._refuse_running_loop()
         if owner is not None and owner is not state:
             raise _foreign_owner_error(owner)
-        call = _Call(factory)
+        call = _Call(factory, state.loop)
         pending = state.pending
         pending.add(call)
         try:
@@ -509,14 +332,17 @@ class Bridge:
                 )
                 call.serve()
             except BaseException as exc:
+                if os.getpid() != state.pid:
+                    raise  # a fork child leaving its parent's call: nothing of it is here
                 if isinstance(exc, RuntimeError) and state.loop.is_closed():
                     if not call.settled:  # closed meanwhile: nobody will run it
                         _fail(state)
                 else:
-                    if not shield:
-                        _call_soon_quietly(state.loop, self._cancel, call)
-                    try:  # its teardown may still need this thread (def dependencies)
-                        call.serve(timeout=CANCEL_GRACE)
+                    try:
+                        if not shield:
+                            _call_soon_quietly(state.loop, self._cancel, call)
+                        # Its teardown may still need this thread (def dependencies).
+                        call.serve(timeout=CANCEL_GRACE, interrupted=True)
                     finally:
                         call.stop_serving()
                 raise

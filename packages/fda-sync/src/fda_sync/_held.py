@@ -1,9 +1,10 @@
 """An async context held open on the bridge loop while sync code runs in the caller's thread.
 
-A ``def`` body, a sync generator, a ``with`` block of the sync stack or of
-``resolve_fastapi_depends``: the dependencies are entered, used and exited by one task on
-the loop (``fda_core._holder.TaskHeld``: FastAPI needs teardown in the resolving task),
-while the sync code runs between two blocking calls.
+A sync generator, a ``with`` block of the sync stack or of ``resolve_fastapi_depends``: the
+dependencies are entered, used and exited by one task on the loop
+(``fda_core._holder.TaskHeld``: FastAPI needs teardown in the resolving task), while the
+sync code runs between two blocking calls. Each of those calls lends its thread to the
+step it waits for (``def`` dependencies run there).
 """
 
 from __future__ import annotations

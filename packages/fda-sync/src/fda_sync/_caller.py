@@ -1,0 +1,259 @@
+"""The caller's thread, lent to its call: it runs the call's ``def`` code while it waits.
+
+A blocking caller only waits for its call's task on the bridge loop. The task sends it
+functions (``def`` dependencies, their teardown, a ``def`` body) through a queue, and the
+caller runs them and sends each outcome back (``fda_core._threads.WaitingThread``).
+
+Every function sent is settled whatever happens to the caller: if it stops waiting (an
+interrupt, a fork, interpreter exit), what it did not run is run by the loop's threadpool.
+Teardown runs to its end even if ``Ctrl-C`` (or a Celery time limit) strikes meanwhile:
+the signal's handler is deferred until the teardown is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from fda_sync._errors import BridgeError
+
+__all__ = ["SETTLED", "CallerThread"]
+
+#: How long the main thread waits at a time, so that signal handlers run promptly.
+SIGNAL_CHECK_INTERVAL = 0.1
+
+SETTLED = object()  # the last item a caller's queue receives
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+class _Job:
+    """A function sent to the caller's thread, and the future its task awaits."""
+
+    __slots__ = ("context", "func", "future", "owner", "sent", "teardown")
+
+    def __init__(
+        self,
+        owner: CallerThread,
+        func: Callable[[], Any],
+        context: contextvars.Context,
+        teardown: bool,
+    ) -> None:
+        self.owner = owner
+        self.func = func
+        self.context = context
+        self.teardown = teardown
+        self.future: asyncio.Future[Any] = owner.loop.create_future()
+        self.sent = False  # its outcome is on its way to the loop (caller thread only)
+
+    def run(self) -> None:
+        """Run in the caller's thread; send the outcome to the loop."""
+        if self.teardown and threading.current_thread() is threading.main_thread():
+            with _signals_deferred():
+                outcome = self._call()
+                self.send(*outcome)
+        else:
+            self.send(*self._call())
+
+    def _call(self) -> tuple[Any, BaseException | None]:
+        try:
+            result = self.context.run(self.func)
+        except StopIteration as exc:  # a Future refuses it: as a coroutine would, wrap it
+            func = getattr(self.func, "func", self.func)  # functools.partial
+            name = getattr(func, "__qualname__", repr(func))
+            error = RuntimeError(f"{name}() raised StopIteration")
+            error.__cause__ = exc
+            return None, error
+        except BaseException as exc:
+            return None, exc
+        return result, None
+
+    def send(self, result: Any, error: BaseException | None) -> None:
+        if self.sent:
+            return
+        if os.getpid() != self.owner.pid:
+            raise BridgeError(
+                "A `def` dependency or body forked a child process, and this is the child: "
+                "its call belongs to the parent's bridge loop. Fork outside sync calls, or "
+                "end the child (os._exit) before it returns."
+            )
+        with contextlib.suppress(RuntimeError):  # a closed loop settles nothing any more
+            self.owner.loop.call_soon_threadsafe(_deliver, self, result, error)
+        self.sent = True
+
+
+def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
+    job.owner.outstanding.discard(job)
+    future = job.future
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    elif isinstance(error, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(error)
+
+
+def _in_threadpool(job: _Job) -> None:
+    async def run() -> None:
+        try:
+            result = await run_in_threadpool(job.context.run, job.func)
+        except BaseException as exc:  # the awaiting task gets it; this one ends quietly
+            _deliver(job, None, exc)
+        else:
+            _deliver(job, result, None)
+
+    task = job.owner.loop.create_task(run())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+class CallerThread:
+    """The waiting side of one blocking call (``fda_core._threads.WaitingThread``).
+
+    ``submit``, ``finish``, ``abandon`` and ``rescue`` run on the loop thread; ``serve``
+    and ``stop_serving`` in the caller's thread.
+    """
+
+    __slots__ = ("items", "lock", "loop", "outstanding", "pid", "serving")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pid = os.getpid()
+        self.items: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.serving = True
+        self.outstanding: set[_Job] = set()  # sent to the caller, not settled yet
+
+    # -- on the loop thread ------------------------------------------------------------
+
+    def submit(
+        self, func: Callable[[], Any], context: contextvars.Context, teardown: bool
+    ) -> asyncio.Future[Any] | None:
+        """Queue ``func`` for the caller's thread; see ``WaitingThread.submit``."""
+        with self.lock:
+            if not self.serving:
+                return None
+            job = _Job(self, func, context, teardown)
+            self.outstanding.add(job)
+            self.items.put(job)
+        return job.future
+
+    def finish(self) -> None:
+        """The call is settled: release the caller."""
+        with self.lock:
+            self.serving = False
+        self.items.put(SETTLED)
+
+    def abandon(self) -> None:
+        """Stop waiting for the caller (interpreter exit: it may be stuck in a ``def``
+        body past the grace period). What it was sent is cancelled."""
+        with self.lock:
+            self.serving = False
+        for job in list(self.outstanding):
+            job.sent = True  # should the caller come back, it sends nothing
+            job.future.cancel()
+        self.outstanding.clear()
+
+    def rescue(self) -> None:
+        """The caller stopped waiting: settle what it left. Teardown still runs, in the
+        threadpool; other functions are cancelled (the caller was interrupted).
+
+        Posted by the caller after its last outcome, so those are delivered first.
+        """
+        for job in list(self.outstanding):
+            if job.future.done():
+                self.outstanding.discard(job)
+            elif job.teardown:
+                _in_threadpool(job)
+            else:
+                _deliver(job, None, asyncio.CancelledError())
+
+    # -- in the caller's thread ------------------------------------------------------------
+
+    def serve(self, timeout: float | None = None, *, interrupted: bool = False) -> bool:
+        """Run what the loop sends until the call is settled; whether it is.
+
+        ``timeout``: give up after that long. ``interrupted``: the caller was interrupted
+        and only waits for teardown: only teardown functions run, others fail at once.
+        The main thread waits in slices, so that signal handlers run promptly.
+        """
+        items = self.items
+        deadline = None if timeout is None else time.monotonic() + timeout
+        main = threading.current_thread() is threading.main_thread()
+        while True:
+            wait = SIGNAL_CHECK_INTERVAL if main else None
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                wait = left if wait is None else min(wait, left)
+            try:
+                item = items.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if item is SETTLED:
+                return True
+            assert isinstance(item, _Job)
+            if interrupted and not item.teardown:
+                item.send(None, asyncio.CancelledError())
+                continue
+            item.run()
+
+    def stop_serving(self) -> None:
+        """The caller no longer waits: the loop settles what it left (``rescue``)."""
+        with self.lock:
+            self.serving = False
+        if os.getpid() != self.pid:
+            return  # a fork child: the loop, and what it waits for, are the parent's
+        with contextlib.suppress(RuntimeError):  # closed: nothing is left to settle
+            self.loop.call_soon_threadsafe(self.rescue)
+
+
+#: Signals whose Python handlers interrupt a program: Ctrl-C, termination, timers and
+#: Celery's soft time limit (SIGUSR1). Looking at all signals costs ~150 us per teardown.
+_INTERRUPTING = tuple(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGALRM", "SIGUSR1", "SIGUSR2")
+    if hasattr(signal, name)
+)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Generator[None, None, None]:
+    """Hold back Python signal handlers (``KeyboardInterrupt``, a time limit) until the
+    block is done, then run them. Main thread only (where handlers run)."""
+    pending: list[tuple[int, Any]] = []
+    saved: dict[int, Callable[[int, Any], Any]] = {}
+    done = False
+
+    def defer(signum: int, frame: Any) -> None:
+        if done:  # a handler not restored yet (a signal struck while restoring)
+            saved[signum](signum, frame)
+        else:
+            pending.append((signum, frame))
+
+    try:
+        for signum in _INTERRUPTING:
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                saved[signum] = handler
+                signal.signal(signum, defer)
+        yield
+    finally:
+        done = True
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    for signum, frame in pending:
+        saved[signum](signum, frame)
