@@ -21,7 +21,6 @@ least 70% of the bare loop's throughput at 64 threads. Never asserted by the tes
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import threading
@@ -30,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+from _pinning import add_cpu_option, pin  # bench/, next to this script
 from anyio.from_thread import start_blocking_portal
 from fastapi import Depends, FastAPI
 
@@ -133,39 +133,13 @@ def sync_api_calls() -> dict[str, Callable[[], None]]:
     return {"def body": def_body, "async def body": async_body}
 
 
-def pin(cpu: int | None) -> None:
-    """Pin every thread of the process (and so those it starts later) to ``cpu``."""
-    if cpu is None:
-        print(f"not pinned: threads run, and wake each other, on any of {os.cpu_count()} CPUs")
-        return
-    allowed = os.sched_getaffinity(0)
-    if cpu not in allowed:
-        sys.exit(f"--cpu {cpu}: this process may only run on CPUs {sorted(allowed)}")
-    # sched_setaffinity(0, ...) pins the calling thread only: pin each existing thread.
-    threads = [int(tid) for tid in os.listdir("/proc/self/task")]
-    for tid in threads:
-        os.sched_setaffinity(tid, {cpu})
-    print(
-        f"pinned to CPU {cpu} of {os.cpu_count()}: os.sched_setaffinity on all "
-        f"{len(threads)} thread(s) before any measurement; threads started later inherit it"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls, noisier figures")
     parser.add_argument("--rounds", type=int, default=3, help="median of this many rounds")
-    parser.add_argument(
-        "--cpu",
-        type=int,
-        default=os.environ.get("BENCH_CPU") or None,
-        metavar="N",
-        help="pin the whole process to CPU N first (default: $BENCH_CPU, else not pinned)",
-    )
+    add_cpu_option(parser)
     options = parser.parse_args()
-    if options.cpu is not None and not hasattr(os, "sched_setaffinity"):
-        parser.error("--cpu needs os.sched_setaffinity (Linux)")
-    pin(options.cpu)
+    pin(parser, options.cpu)
     total = 3_200 if options.quick else 12_800
     rounds = 1 if options.quick else options.rounds
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Annotated, Any
 
+from _pinning import add_cpu_option, pin  # bench/, next to this script
 from fastapi import Depends, FastAPI, Header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -478,42 +479,10 @@ async def memory_growth(call: Callable[[], Awaitable[Any]]) -> float:
     return grown / 1024
 
 
-def pin(cpu: int | None) -> None:
-    """Pin every thread of the process (and so those it starts later) to ``cpu``."""
-    if cpu is None:
-        print(f"not pinned: threads run, and wake each other, on any of {os.cpu_count()} CPUs")
-        return
-    allowed = os.sched_getaffinity(0)
-    if cpu not in allowed:
-        sys.exit(f"--cpu {cpu}: this process may only run on CPUs {sorted(allowed)}")
-    # sched_setaffinity(0, ...) pins the calling thread only: pin each existing thread.
-    threads = [int(tid) for tid in os.listdir("/proc/self/task")]
-    for tid in threads:
-        os.sched_setaffinity(tid, {cpu})
-    print(
-        f"pinned to CPU {cpu} of {os.cpu_count()}: os.sched_setaffinity on all "
-        f"{len(threads)} thread(s) before any measurement; threads started later inherit it"
-    )
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--cpu",
-        type=int,
-        default=os.environ.get("BENCH_CPU") or None,
-        metavar="N",
-        help="pin the whole process to CPU N first (default: $BENCH_CPU, else not pinned)",
-    )
-    options = parser.parse_args()
-    if options.cpu is not None and not hasattr(os, "sched_setaffinity"):
-        parser.error("--cpu needs os.sched_setaffinity (Linux)")
-    return options
-
-
 def main() -> int:
-    options = parse_args()
-    pin(options.cpu)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_cpu_option(parser)
+    pin(parser, parser.parse_args().cpu)
     other_version = version("fastapi-injectable") if fastapi_injectable else "absent"
     print(
         f"Python {sys.version.split()[0]}, fastapi {version('fastapi')}, "
