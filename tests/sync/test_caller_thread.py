@@ -7,6 +7,7 @@ caller's thread-locals, never in a pool thread. Tasks the call starts keep the t
 
 import asyncio
 import contextvars
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -352,3 +353,72 @@ def test_ctrl_c_during_a_def_teardown_waits_for_its_end(app: FastAPI) -> None:
             func()
     assert events == ["connection returned"]
     assert func() == "conn"
+
+
+def test_nothing_starts_in_an_already_cancelled_scope(app: FastAPI) -> None:
+    """As anyio's threadpool: a ``def`` function awaited in a cancelled scope never runs."""
+    ran: list[str] = []
+
+    @fda_core.with_fastapi_depends(app=app)
+    def charge_card() -> str:
+        ran.append("charged")
+        return "done"
+
+    async def scenario() -> list[str]:
+        ran.clear()
+        with anyio.move_on_after(0):  # the deadline is over already
+            await charge_card()
+        return list(ran)
+
+    assert asyncio.run(scenario()) == []
+    assert with_fastapi_depends(app=app)(scenario)() == []
+
+
+class SoftTimeLimitExceeded(Exception):
+    pass
+
+
+def test_two_signals_at_once_still_tear_down_and_leave_nothing_pending(app: FastAPI) -> None:
+    """Ctrl-C and a time limit (a handler that raises, as Celery's) land together: the
+    second strikes while the first is being handled. The call still tears down, and the
+    next one works."""
+    events: list[str] = []
+
+    def generator() -> Iterator[str]:
+        events.append("setup")
+        try:
+            yield "g"
+        finally:
+            events.append("teardown")
+
+    async def slow(g: Annotated[str, Depends(generator)]) -> str:
+        await asyncio.sleep(1)
+        return g
+
+    @with_fastapi_depends(app=app)
+    def func(*, s: Annotated[str, Depends(slow)]) -> str:
+        return s
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise SoftTimeLimitExceeded
+
+    def fire() -> None:
+        time.sleep(0.3)
+        main = threading.main_thread().ident or 0
+        signal.pthread_kill(main, signal.SIGINT)
+        signal.pthread_kill(main, signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, on_alarm)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=fire, daemon=True).start()
+        with pytest.raises((KeyboardInterrupt, SoftTimeLimitExceeded)):
+            func()
+        deadline = time.monotonic() + 5
+        while events != ["setup", "teardown"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        signal.signal(signal.SIGINT, previous_int)
+    assert events == ["setup", "teardown"]
+    assert func() == "g"

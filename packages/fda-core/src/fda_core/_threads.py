@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import anyio
 import anyio.to_thread
+from anyio.lowlevel import checkpoint_if_cancelled
 from starlette.concurrency import run_in_threadpool
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "lent",
     "run_inline",
     "run_sync",
+    "run_unlent",
 ]
 
 T = TypeVar("T")
@@ -107,13 +109,30 @@ async def _run(
     func: Callable[[], T], *, teardown: bool, limiter: anyio.CapacityLimiter | None = None
 ) -> T:
     thread = lent()
-    if thread is not None:
-        future = thread.submit(func, contextvars.copy_context(), teardown)
-        if future is not None:
-            with anyio.CancelScope(shield=True):
-                return cast("T", await future)
+    if thread is None:
+        return await run_unlent(func, teardown=teardown, limiter=limiter)
+    if not teardown:  # as anyio.to_thread: nothing starts in a cancelled scope
+        await checkpoint_if_cancelled()
+    future = thread.submit(func, contextvars.copy_context(), teardown)
+    if future is None:
+        return await run_unlent(func, teardown=teardown, limiter=limiter)
+    result: Any = None  # a shielded scope swallows no exception: always assigned
+    with anyio.CancelScope(shield=True):
+        result = await future
+    return cast("T", result)
+
+
+async def run_unlent(
+    func: Callable[[], T], *, teardown: bool, limiter: anyio.CapacityLimiter | None = None
+) -> T:
+    """Where ``func`` runs without a waiting thread: FastAPI's threadpool (teardown with
+    a limiter of its own), or the loop's thread at exit (``run_inline``)."""
     if _inline and asyncio.get_running_loop() in _inline:
+        if not teardown:
+            await checkpoint_if_cancelled()
         return func()
+    if teardown:
+        limiter = limiter or anyio.CapacityLimiter(1)
     if limiter is None:
         return await run_in_threadpool(func)
     return await anyio.to_thread.run_sync(func, limiter=limiter)
@@ -129,7 +148,21 @@ async def contextmanager_in_thread(cm: AbstractContextManager[T]) -> AsyncGenera
     # As FastAPI: a limiter of its own for __exit__, so that teardown never waits for a
     # pool thread that the dependency's own pool (a database's) may be holding.
     exit_limiter = anyio.CapacityLimiter(1)
-    value = await run_sync(cm.__enter__)
+    entered: list[T] = []
+
+    def enter() -> T:
+        value = cm.__enter__()
+        entered.append(value)  # known here even if the value never reaches the task
+        return value
+
+    try:
+        value = await run_sync(enter)
+    except BaseException as exc:
+        if entered:  # cancelled as the value came back: exit what was entered
+            with anyio.CancelScope(shield=True):
+                exit_with = functools.partial(cm.__exit__, type(exc), exc, exc.__traceback__)
+                await _run(exit_with, teardown=True, limiter=exit_limiter)
+        raise
     try:
         yield value
     except BaseException as exc:

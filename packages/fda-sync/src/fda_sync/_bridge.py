@@ -332,19 +332,20 @@ class Bridge:
                 )
                 call.serve()
             except BaseException as exc:
-                if os.getpid() != state.pid:
-                    raise  # a fork child leaving its parent's call: nothing of it is here
-                if isinstance(exc, RuntimeError) and state.loop.is_closed():
-                    if not call.settled:  # closed meanwhile: nobody will run it
-                        _fail(state)
-                else:
-                    try:
+                try:
+                    if os.getpid() != state.pid:
+                        raise  # a fork child leaving its parent's call: none of it is here
+                    if isinstance(exc, RuntimeError) and state.loop.is_closed():
+                        if not call.settled:  # closed meanwhile: nobody will run it
+                            _fail(state)
+                    else:
                         if not shield:
                             _call_soon_quietly(state.loop, self._cancel, call)
-                        # Its teardown may still need this thread (def dependencies).
-                        call.serve(timeout=CANCEL_GRACE, interrupted=True)
-                    finally:
-                        call.stop_serving()
+                        # Its teardown may still need this thread (def dependencies);
+                        # a second interrupt ends the wait.
+                        call.serve(timeout=CANCEL_GRACE, interrupted=not shield)
+                finally:
+                    call.stop_serving()  # whatever it left is settled on the loop
                 raise
         finally:
             pending.discard(call)

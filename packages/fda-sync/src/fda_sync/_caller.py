@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import os
 import queue
 import signal
@@ -23,8 +24,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
+from fda_core._threads import run_unlent
 from fda_sync._errors import BridgeError
 
 __all__ = ["SETTLED", "CallerThread"]
@@ -108,7 +108,8 @@ def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
 def _in_threadpool(job: _Job) -> None:
     async def run() -> None:
         try:
-            result = await run_in_threadpool(job.context.run, job.func)
+            func = functools.partial(job.context.run, job.func)
+            result = await run_unlent(func, teardown=job.teardown)
         except BaseException as exc:  # the awaiting task gets it; this one ends quietly
             _deliver(job, None, exc)
         else:
@@ -167,16 +168,18 @@ class CallerThread:
         self.outstanding.clear()
 
     def rescue(self) -> None:
-        """The caller stopped waiting: settle what it left. Teardown still runs, in the
-        threadpool; other functions are cancelled (the caller was interrupted).
+        """The caller stopped waiting: settle what it left. Teardown it did not run still
+        runs, in the threadpool; other functions are cancelled (it was interrupted).
 
-        Posted by the caller after its last outcome, so those are delivered first.
+        Posted by the caller after its last outcome, so those are delivered first (and
+        ``sent``, written by the caller, is final).
         """
         for job in list(self.outstanding):
-            if job.future.done():
-                self.outstanding.discard(job)
-            elif job.teardown:
+            if job.teardown and not job.sent:
+                job.sent = True
                 _in_threadpool(job)
+            elif job.future.done():
+                self.outstanding.discard(job)
             else:
                 _deliver(job, None, asyncio.CancelledError())
 
@@ -212,13 +215,18 @@ class CallerThread:
             item.run()
 
     def stop_serving(self) -> None:
-        """The caller no longer waits: the loop settles what it left (``rescue``)."""
-        with self.lock:
-            self.serving = False
-        if os.getpid() != self.pid:
-            return  # a fork child: the loop, and what it waits for, are the parent's
-        with contextlib.suppress(RuntimeError):  # closed: nothing is left to settle
-            self.loop.call_soon_threadsafe(self.rescue)
+        """The caller no longer waits: the loop settles what it left (``rescue``).
+
+        Not to be cut short by a signal: in the main thread, handlers wait for its end.
+        """
+        main = threading.current_thread() is threading.main_thread()
+        with _signals_deferred() if main else contextlib.nullcontext():
+            with self.lock:
+                self.serving = False
+            if os.getpid() != self.pid:
+                return  # a fork child: the loop, and what it waits for, are the parent's
+            with contextlib.suppress(RuntimeError):  # closed: nothing is left to settle
+                self.loop.call_soon_threadsafe(self.rescue)
 
 
 #: Signals whose Python handlers interrupt a program: Ctrl-C, termination, timers and
@@ -233,16 +241,20 @@ _INTERRUPTING = tuple(
 @contextlib.contextmanager
 def _signals_deferred() -> Generator[None, None, None]:
     """Hold back Python signal handlers (``KeyboardInterrupt``, a time limit) until the
-    block is done, then run them. Main thread only (where handlers run)."""
-    pending: list[tuple[int, Any]] = []
+    block is done, then deliver the signals again. Main thread only (where handlers run).
+
+    A second signal of a kind already held back is delivered at once: pressing ``Ctrl-C``
+    twice still stops a teardown that hangs.
+    """
+    pending: list[int] = []
     saved: dict[int, Callable[[int, Any], Any]] = {}
-    done = False
+    restoring = False
 
     def defer(signum: int, frame: Any) -> None:
-        if done:  # a handler not restored yet (a signal struck while restoring)
+        if signum in pending and not restoring:
             saved[signum](signum, frame)
-        else:
-            pending.append((signum, frame))
+        elif signum not in pending:
+            pending.append(signum)
 
     try:
         for signum in _INTERRUPTING:
@@ -252,8 +264,25 @@ def _signals_deferred() -> Generator[None, None, None]:
                 signal.signal(signum, defer)
         yield
     finally:
-        done = True
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
-    for signum, frame in pending:
-        saved[signum](signum, frame)
+        restoring = True
+        _restore(saved, defer)
+    if pending:  # delivered together, as the kernel would, to the handlers installed now
+        signal.pthread_sigmask(signal.SIG_BLOCK, pending)
+        try:
+            for signum in pending:
+                signal.raise_signal(signum)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, pending)
+
+
+def _restore(saved: dict[int, Callable[[int, Any], Any]], defer: Callable[..., Any]) -> None:
+    """Put the handlers back, unless the block installed others; never stop half-way."""
+    error: BaseException | None = None
+    for signum, handler in saved.items():
+        while signal.getsignal(signum) is defer:
+            try:
+                signal.signal(signum, handler)
+            except BaseException as exc:  # a handler run meanwhile raised: go on first
+                error = error or exc
+    if error is not None:
+        raise error
