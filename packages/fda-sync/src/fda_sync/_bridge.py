@@ -36,6 +36,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 from fda_core._threads import lend, run_inline
 from fda_sync._caller import CallerThread
+from fda_sync._caller import signals_deferred as _signals_deferred
 from fda_sync._errors import BridgeClosedError, BridgeDeadError, BridgeError, Carried
 
 __all__ = [
@@ -57,6 +58,11 @@ EXIT_GRACE = 2.0
 EXIT_TEARDOWN_TIMEOUT = 5.0
 
 _THREAD_NAME = "fda-sync-bridge"
+_NO_DEFERRAL = contextlib.nullcontext()
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 class _Call(CallerThread):
@@ -309,46 +315,39 @@ class Bridge:
         interrupted, let the work finish (bounded) instead of cancelling it: for teardown.
         ``owner``: the call must run on that loop (what it touches belongs to it).
         """
-        if owner is not None and owner.pid != os.getpid():
-            raise _foreign_owner_error(owner)
-        state = self._state
-        if state is None or not state.usable or state.pid != os.getpid():
-            state = self.state()
-        else:
-            self._refuse_running_loop()
-        if owner is not None and owner is not state:
-            raise _foreign_owner_error(owner)
-        call = _Call(factory, state.loop)
-        pending = state.pending
-        pending.add(call)
+        call: _Call | None = None
+        state: LoopState | None = None
+        completed = cancelled = False
         try:
-            if not state.usable:
-                _fail(state)
-            # From here on an interrupt (a signal handler raising in this thread) may
-            # strike at any line: whatever was scheduled is cancelled and awaited.
-            try:
-                state.loop.call_soon_threadsafe(
-                    self._begin, state, call, contextvars.copy_context()
-                )
-                call.serve()
-            except BaseException as exc:
-                try:
-                    if os.getpid() != state.pid:
-                        raise  # a fork child leaving its parent's call: none of it is here
-                    if isinstance(exc, RuntimeError) and state.loop.is_closed():
-                        if not call.settled:  # closed meanwhile: nobody will run it
-                            _fail(state)
-                    else:
-                        if not shield:
-                            _call_soon_quietly(state.loop, self._cancel, call)
-                        # Its teardown may still need this thread (def dependencies);
-                        # a second interrupt ends the wait.
-                        call.serve(timeout=CANCEL_GRACE, interrupted=not shield)
-                finally:
-                    call.stop_serving()  # whatever it left is settled on the loop
+            # Teardown must at least get to the loop: a signal waits until it did.
+            with _signals_deferred() if shield and _in_main_thread() else _NO_DEFERRAL:
+                state, call = self._schedule(factory, owner)
+            call.serve()
+            completed = True
+        except BaseException as exc:
+            if call is None or state is None or os.getpid() != state.pid:
+                raise  # nothing was scheduled, or a fork child left its parent's call
+            if isinstance(exc, RuntimeError) and state.loop.is_closed():
+                if not call.settled:  # closed meanwhile: nobody will run it
+                    _fail(state)
                 raise
+            if not shield:
+                _call_soon_quietly(state.loop, self._cancel, call)
+                cancelled = True
+            # Its teardown may still need this thread (def dependencies); a second
+            # interrupt ends the wait.
+            call.serve(timeout=CANCEL_GRACE, interrupted=not shield)
+            raise
         finally:
-            pending.discard(call)
+            # Also reached if a second interrupt cut the handler above short.
+            if call is not None and state is not None:
+                if not completed and os.getpid() == state.pid:
+                    if not shield and not cancelled:
+                        _call_soon_quietly(state.loop, self._cancel, call)
+                    call.stop_serving()  # whatever it left is settled on the loop
+                state.pending.discard(call)
+        assert call is not None  # scheduled, or it raised
+        assert state is not None
         error = call.error
         if error is not None:
             call.error = None
@@ -361,6 +360,30 @@ class Bridge:
             finally:
                 del error
         return call.result  # type: ignore[no-any-return]
+
+    def _schedule(
+        self, factory: Callable[[], Awaitable[Any]], owner: LoopState | None
+    ) -> tuple[LoopState, _Call]:
+        """Schedule a call of ``factory`` on the loop (from the caller's thread)."""
+        if owner is not None and owner.pid != os.getpid():
+            raise _foreign_owner_error(owner)
+        state = self._state
+        if state is None or not state.usable or state.pid != os.getpid():
+            state = self.state()
+        else:
+            self._refuse_running_loop()
+        if owner is not None and owner is not state:
+            raise _foreign_owner_error(owner)
+        call = _Call(factory, state.loop)
+        state.pending.add(call)
+        try:
+            if not state.usable:
+                _fail(state)
+            state.loop.call_soon_threadsafe(self._begin, state, call, contextvars.copy_context())
+        except BaseException:
+            state.pending.discard(call)
+            raise
+        return state, call
 
     def _begin(self, state: LoopState, call: _Call, context: contextvars.Context) -> None:
         if call.settled:  # cancelled before it started

@@ -27,7 +27,7 @@ from typing import Any
 from fda_core._threads import run_unlent
 from fda_sync._errors import BridgeError
 
-__all__ = ["SETTLED", "CallerThread"]
+__all__ = ["SETTLED", "CallerThread", "signals_deferred"]
 
 #: How long the main thread waits at a time, so that signal handlers run promptly.
 SIGNAL_CHECK_INTERVAL = 0.1
@@ -59,7 +59,7 @@ class _Job:
     def run(self) -> None:
         """Run in the caller's thread; send the outcome to the loop."""
         if self.teardown and threading.current_thread() is threading.main_thread():
-            with _signals_deferred():
+            with signals_deferred():
                 outcome = self._call()
                 self.send(*outcome)
         else:
@@ -220,7 +220,7 @@ class CallerThread:
         Not to be cut short by a signal: in the main thread, handlers wait for its end.
         """
         main = threading.current_thread() is threading.main_thread()
-        with _signals_deferred() if main else contextlib.nullcontext():
+        with signals_deferred() if main else contextlib.nullcontext():
             with self.lock:
                 self.serving = False
             if os.getpid() != self.pid:
@@ -239,7 +239,7 @@ _INTERRUPTING = tuple(
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Generator[None, None, None]:
+def signals_deferred() -> Generator[None, None, None]:
     """Hold back Python signal handlers (``KeyboardInterrupt``, a time limit) until the
     block is done, then deliver the signals again. Main thread only (where handlers run).
 
