@@ -315,18 +315,24 @@ class Bridge:
         interrupted, let the work finish (bounded) instead of cancelling it: for teardown.
         ``owner``: the call must run on that loop (what it touches belongs to it).
         """
-        call: _Call | None = None
-        state: LoopState | None = None
+        state = self._state_for(owner)
+        call = _Call(factory, state.loop)
+        state.pending.add(call)
+        if not state.usable:  # shut down meanwhile (it fails what is pending)
+            state.pending.discard(call)
+            _fail(state)
         completed = cancelled = False
         try:
             # Teardown must at least get to the loop: a signal waits until it did.
             with _signals_deferred() if shield and _in_main_thread() else _NO_DEFERRAL:
-                state, call = self._schedule(factory, owner)
+                state.loop.call_soon_threadsafe(
+                    self._begin, state, call, contextvars.copy_context()
+                )
             call.serve()
             completed = True
         except BaseException as exc:
-            if call is None or state is None or os.getpid() != state.pid:
-                raise  # nothing was scheduled, or a fork child left its parent's call
+            if os.getpid() != state.pid:
+                raise  # a fork child leaving its parent's call: none of it is here
             if isinstance(exc, RuntimeError) and state.loop.is_closed():
                 if not call.settled:  # closed meanwhile: nobody will run it
                     _fail(state)
@@ -340,14 +346,11 @@ class Bridge:
             raise
         finally:
             # Also reached if a second interrupt cut the handler above short.
-            if call is not None and state is not None:
-                if not completed and os.getpid() == state.pid:
-                    if not shield and not cancelled:
-                        _call_soon_quietly(state.loop, self._cancel, call)
-                    call.stop_serving()  # whatever it left is settled on the loop
-                state.pending.discard(call)
-        assert call is not None  # scheduled, or it raised
-        assert state is not None
+            if not completed and os.getpid() == state.pid:
+                if not shield and not cancelled:
+                    _call_soon_quietly(state.loop, self._cancel, call)
+                call.stop_serving()  # whatever it left is settled on the loop
+            state.pending.discard(call)
         error = call.error
         if error is not None:
             call.error = None
@@ -361,10 +364,8 @@ class Bridge:
                 del error
         return call.result  # type: ignore[no-any-return]
 
-    def _schedule(
-        self, factory: Callable[[], Awaitable[Any]], owner: LoopState | None
-    ) -> tuple[LoopState, _Call]:
-        """Schedule a call of ``factory`` on the loop (from the caller's thread)."""
+    def _state_for(self, owner: LoopState | None) -> LoopState:
+        """The loop a call runs on: ``owner`` if given (it must still be this one)."""
         if owner is not None and owner.pid != os.getpid():
             raise _foreign_owner_error(owner)
         state = self._state
@@ -374,16 +375,7 @@ class Bridge:
             self._refuse_running_loop()
         if owner is not None and owner is not state:
             raise _foreign_owner_error(owner)
-        call = _Call(factory, state.loop)
-        state.pending.add(call)
-        try:
-            if not state.usable:
-                _fail(state)
-            state.loop.call_soon_threadsafe(self._begin, state, call, contextvars.copy_context())
-        except BaseException:
-            state.pending.discard(call)
-            raise
-        return state, call
+        return state
 
     def _begin(self, state: LoopState, call: _Call, context: contextvars.Context) -> None:
         if call.settled:  # cancelled before it started
