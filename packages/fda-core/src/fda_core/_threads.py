@@ -81,9 +81,13 @@ def run_inline(loop: asyncio.AbstractEventLoop) -> None:
     _inline.add(loop)
 
 
+def _runs_inline() -> bool:
+    return bool(_inline) and asyncio.get_running_loop() in _inline
+
+
 def diverted() -> bool:
     """Whether sync functions of the current task avoid FastAPI's threadpool."""
-    return lent() is not None or (bool(_inline) and asyncio.get_running_loop() in _inline)
+    return lent() is not None or _runs_inline()
 
 
 @contextmanager
@@ -127,7 +131,7 @@ async def run_unlent(
 ) -> T:
     """Where ``func`` runs without a waiting thread: FastAPI's threadpool (teardown with
     a limiter of its own), or the loop's thread at exit (``run_inline``)."""
-    if _inline and asyncio.get_running_loop() in _inline:
+    if _runs_inline():
         if not teardown:
             await checkpoint_if_cancelled()
         return func()
@@ -159,20 +163,26 @@ async def contextmanager_in_thread(cm: AbstractContextManager[T]) -> AsyncGenera
         value = await run_sync(enter)
     except BaseException as exc:
         if entered:  # cancelled as the value came back: exit what was entered
-            with anyio.CancelScope(shield=True):
-                exit_with = functools.partial(cm.__exit__, type(exc), exc, exc.__traceback__)
-                await _run(exit_with, teardown=True, limiter=exit_limiter)
+            await _exit(cm, exc, exit_limiter)
         raise
     try:
         yield value
     except BaseException as exc:
-        suppressed = False
-        with anyio.CancelScope(shield=True):
-            exit_with = functools.partial(cm.__exit__, type(exc), exc, exc.__traceback__)
-            suppressed = bool(await _run(exit_with, teardown=True, limiter=exit_limiter))
-        if not suppressed:
+        if not await _exit(cm, exc, exit_limiter):
             raise
     else:
-        with anyio.CancelScope(shield=True):
-            exit_clean = functools.partial(cm.__exit__, None, None, None)
-            await _run(exit_clean, teardown=True, limiter=exit_limiter)
+        await _exit(cm, None, exit_limiter)
+
+
+async def _exit(
+    cm: AbstractContextManager[Any], exc: BaseException | None, limiter: anyio.CapacityLimiter
+) -> bool:
+    """``cm.__exit__`` as teardown, shielded from cancellation; whether it suppressed."""
+    if exc is None:
+        exit_with = functools.partial(cm.__exit__, None, None, None)
+    else:
+        exit_with = functools.partial(cm.__exit__, type(exc), exc, exc.__traceback__)
+    suppressed = False
+    with anyio.CancelScope(shield=True):
+        suppressed = bool(await _run(exit_with, teardown=True, limiter=limiter))
+    return suppressed

@@ -35,8 +35,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, NoReturn, TypeVar, cast
 
 from fda_core._threads import lend, run_inline
-from fda_sync._caller import CallerThread
-from fda_sync._caller import signals_deferred as _signals_deferred
+from fda_sync._caller import CallerThread, signals_held
 from fda_sync._errors import BridgeClosedError, BridgeDeadError, BridgeError, Carried
 
 __all__ = [
@@ -58,11 +57,6 @@ EXIT_GRACE = 2.0
 EXIT_TEARDOWN_TIMEOUT = 5.0
 
 _THREAD_NAME = "fda-sync-bridge"
-_NO_DEFERRAL = contextlib.nullcontext()
-
-
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
 
 
 class _Call(CallerThread):
@@ -324,7 +318,7 @@ class Bridge:
         completed = cancelled = False
         try:
             # Teardown must at least get to the loop: a signal waits until it did.
-            with _signals_deferred() if shield and _in_main_thread() else _NO_DEFERRAL:
+            with signals_held() if shield else contextlib.nullcontext():
                 state.loop.call_soon_threadsafe(
                     self._begin, state, call, contextvars.copy_context()
                 )

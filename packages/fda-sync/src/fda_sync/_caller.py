@@ -27,7 +27,7 @@ from typing import Any
 from fda_core._threads import run_unlent
 from fda_sync._errors import BridgeError
 
-__all__ = ["SETTLED", "CallerThread", "signals_deferred"]
+__all__ = ["SETTLED", "CallerThread", "signals_deferred", "signals_held"]
 
 #: How long the main thread waits at a time, so that signal handlers run promptly.
 SIGNAL_CHECK_INTERVAL = 0.1
@@ -58,11 +58,7 @@ class _Job:
 
     def run(self) -> None:
         """Run in the caller's thread; send the outcome to the loop."""
-        if self.teardown and threading.current_thread() is threading.main_thread():
-            with signals_deferred():
-                outcome = self._call()
-                self.send(*outcome)
-        else:
+        with signals_held() if self.teardown else _NOTHING_HELD:
             self.send(*self._call())
 
     def _call(self) -> tuple[Any, BaseException | None]:
@@ -219,8 +215,7 @@ class CallerThread:
 
         Not to be cut short by a signal: in the main thread, handlers wait for its end.
         """
-        main = threading.current_thread() is threading.main_thread()
-        with signals_deferred() if main else contextlib.nullcontext():
+        with signals_held():
             with self.lock:
                 self.serving = False
             if os.getpid() != self.pid:
@@ -236,6 +231,16 @@ _INTERRUPTING = tuple(
     for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGALRM", "SIGUSR1", "SIGUSR2")
     if hasattr(signal, name)
 )
+
+
+_NOTHING_HELD = contextlib.nullcontext()
+
+
+def signals_held() -> contextlib.AbstractContextManager[None]:
+    """``signals_deferred`` in the main thread (the only one where handlers run)."""
+    if threading.current_thread() is threading.main_thread():
+        return signals_deferred()
+    return _NOTHING_HELD
 
 
 @contextlib.contextmanager
