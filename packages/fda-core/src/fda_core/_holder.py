@@ -98,10 +98,9 @@ class TaskHeld(Generic[T]):
         if not self._operation_cancelled:
             return False
         self._operation_cancelled = False
-        task = asyncio.current_task()
-        if task is not None and hasattr(task, "uncancel"):  # Python 3.11+
-            task.uncancel()  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
-        return True
+        task: Any = asyncio.current_task()
+        # Python 3.11+: unless the holder itself was cancelled too (the loop shutting down).
+        return not (hasattr(task, "uncancel") and task.uncancel() > 0)
 
     async def exit(self, exc: BaseException | None = None) -> bool:
         """Exit the context in the holder task, throwing ``exc`` into it if given.
