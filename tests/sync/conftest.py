@@ -44,10 +44,42 @@ class Script:
         return self.stdout.splitlines()
 
 
+#: Where sync calls run in this test (``path``): every sync test runs on both paths.
+PATHS = ("loop", "caller")
+_path: list[str] = ["loop"]
+
+
+def force_path(path: str) -> str:
+    """Code that makes every sync call of a process take ``path``: the bridge loop, or
+    driven from the caller's thread wherever the plan allows it (``fda_sync._driven``)."""
+    return (
+        "import fda_sync._decorators as _decorators\n"
+        f"_decorators.prefers_caller = lambda plan, body_is_async: {path == 'caller'}\n"
+    )
+
+
+@pytest.fixture(autouse=True, params=PATHS)
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run the test with every sync call on the bridge loop, then with every sync call
+    driven from the caller's thread where its plan allows it: both must behave alike."""
+    import fda_sync._decorators
+
+    forced: str = request.param
+    monkeypatch.setattr(
+        fda_sync._decorators, "prefers_caller", lambda plan, body_is_async: forced == "caller"
+    )
+    _path[0] = forced
+    yield forced
+    _path[0] = "loop"
+
+
 def run_script(code: str, *, timeout: float = 30.0, env: dict[str, str] | None = None) -> Script:
-    """Run ``code`` in a fresh interpreter; a hang fails the test (bounded by ``timeout``)."""
+    """Run ``code`` in a fresh interpreter; a hang fails the test (bounded by ``timeout``).
+
+    Its sync calls take the test's ``path``."""
     # faulthandler prints every thread's stack if the script hangs: a readable failure.
     prologue = f"import faulthandler; faulthandler.dump_traceback_later({timeout - 2}, exit=True)\n"
+    prologue += force_path(_path[0])
     completed = subprocess.run(
         [sys.executable, *PYTHON_FLAGS, "-c", prologue + textwrap.dedent(code)],
         capture_output=True,

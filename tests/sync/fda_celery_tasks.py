@@ -12,10 +12,14 @@ from typing import Annotated, Any
 from celery import Celery
 from fastapi import Depends, FastAPI
 
+import fda_sync._decorators
 from fda_sync import FastApiDepsStack, iter_with_fastapi_depends, with_fastapi_depends
 from fda_sync._bridge import get_bridge
 
 BROKER = os.environ["FDA_TEST_BROKER"]
+# Where the test makes sync calls run (tests/sync/conftest.py: the ``path`` fixture).
+_CALLER = os.environ.get("FDA_TEST_PATH") == "caller"
+fda_sync._decorators.prefers_caller = lambda plan, body_is_async: _CALLER  # type: ignore[assignment]
 
 celery_app = Celery("fda_celery_tasks", broker=BROKER, backend=BROKER)
 celery_app.conf.update(

@@ -87,12 +87,13 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.timeout(90)
 def test_f3_celery_prefork_worker_runs_every_task_in_fresh_children(
-    redis_url: str, tmp_path: Path
+    redis_url: str, tmp_path: Path, path: str
 ) -> None:
     queue = f"fda-test-{uuid.uuid4().hex}"
     env = {
         **os.environ,
         "FDA_TEST_BROKER": redis_url,
+        "FDA_TEST_PATH": path,
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
     }
     log = tmp_path / "worker.log"

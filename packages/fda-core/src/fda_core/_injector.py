@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
@@ -14,15 +15,19 @@ from fastapi import FastAPI
 from fda_core._analysis import Analysis, analyse, classify, signature_of
 from fda_core._config import get_context_factory, resolve_app
 from fda_core._lifespan import lifespan_state
+from fda_core._plan import Plan
 from fda_core._resolution import (
     call_context,
     call_planned,
+    context_manager,
     planned_resolution,
     request_factory,
     resolution,
 )
 
 __all__ = ["Injector"]
+
+_NEW: Any = object()  # no context manager made yet
 
 
 SCOPE_PARAMETER = inspect.Parameter(
@@ -116,27 +121,54 @@ class Injector:
         Apply before ``values`` and before calling the function."""
         return self.analysis.arrange(args, kwargs)
 
+    def planned(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[FastAPI, Plan | None]:
+        """The app of this call and its compiled plan (``None``: FastAPI's resolver must
+        solve it). Raises at once for a forgotten parameter the analysis could not place."""
+        app = resolve_app(self.app)
+        analysis = self.analysis
+        if analysis.unresolved:
+            analysis.check_unresolved(args, kwargs)
+        return app, analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
+
+    def prepare(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any], FastAPI, Plan | None]:
+        """``arrange`` and ``planned`` in one step: the sync API's per-call entry."""
+        analysis = self.analysis
+        args, kwargs = analysis.arrange(args, kwargs)
+        app = resolve_app(self.app)
+        if analysis.unresolved:
+            analysis.check_unresolved(args, kwargs)
+        plan = analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
+        return args, kwargs, app, plan
+
+    def context_manager(self) -> Any:
+        """The configured context factory's manager for this call, or ``None``."""
+        return context_manager(self.context)
+
     @asynccontextmanager
     async def values(
         self,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         call_scope: Mapping[str, Any] | None,
+        manager: Any = _NEW,
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """Resolve what the caller did not pass, keep it open for the body, tear down."""
-        app = resolve_app(self.app)
-        analysis = self.analysis
-        if analysis.unresolved:
-            analysis.check_unresolved(args, kwargs)
-        provided = analysis.provided(args, kwargs)
-        plan = analysis.plan(provided, app.dependency_overrides)
-        async with call_context(self.context):
+        """Resolve what the caller did not pass, keep it open for the body, tear down.
+
+        ``manager``: the call's ``context_manager``, if the caller made it already.
+        """
+        app, plan = self.planned(args, kwargs)
+        if manager is _NEW:
+            manager = self.context_manager()
+        async with call_context(manager):
             if plan is not None:
-                async with planned_resolution(plan, self._request(app, call_scope)) as values:
+                async with planned_resolution(plan, self.request(app, call_scope)) as values:
                     yield values
                 return
+            provided = self.analysis.provided(args, kwargs)
             async with resolution(
-                analysis.dependant(provided),
+                self.analysis.dependant(provided),
                 app=app,
                 overrides_provider=app,
                 static_scope=self.scope,
@@ -145,12 +177,19 @@ class Injector:
             ) as values:
                 yield values
 
-    def _request(self, app: FastAPI, call_scope: Mapping[str, Any] | None) -> Callable[[], Any]:
+    def request(
+        self,
+        app: FastAPI,
+        call_scope: Mapping[str, Any] | None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Callable[[], Any]:
+        """Builds this call's request; ``request.state`` holds the state of the app's
+        lifespan if it runs on ``loop`` (by default the running one)."""
         return request_factory(
             app=app,
             static_scope=self.scope,
             dynamic_scope=call_scope,
-            lifespan_state=lifespan_state(app),
+            lifespan_state=lifespan_state(app, loop),
         )
 
     async def call(
@@ -167,7 +206,7 @@ class Injector:
         if not analysis.unresolved and get_context_factory() is None:
             plan = analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
             if plan is not None:
-                request = self._request(app, call_scope)
+                request = self.request(app, call_scope)
                 return await call_planned(plan, request, body, args, kwargs)
         async with self.values(args, kwargs, call_scope) as values:
             return await body(*args, **kwargs, **values)

@@ -38,9 +38,13 @@ _running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Runnin
 )
 
 
-def lifespan_state(app: FastAPI) -> Mapping[str, Any] | None:
-    """The state of ``app``'s lifespan if it runs on the current event loop, else ``None``."""
-    loop = asyncio._get_running_loop()
+def lifespan_state(
+    app: FastAPI, loop: asyncio.AbstractEventLoop | None = None
+) -> Mapping[str, Any] | None:
+    """The state of ``app``'s lifespan if it runs on ``loop`` (by default the current
+    event loop), else ``None``."""
+    if loop is None:
+        loop = asyncio._get_running_loop()
     running = _running.get(loop, {}).get(id(app)) if loop is not None else None
     if running is None or not running.started.done() or running.started.exception():
         return None

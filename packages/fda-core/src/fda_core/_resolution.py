@@ -8,20 +8,24 @@ from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from starlette.background import BackgroundTasks
 from starlette.requests import Request
 
 from fda_core import _compat
 from fda_core._config import get_context_factory
 from fda_core._plan import Plan, Teardown
 from fda_core._scope import build_scope, receive_no_body
+from fda_core._threads import run_sync
 
 __all__ = [
     "SwallowedExceptionError",
     "call_context",
     "call_planned",
+    "context_manager",
     "planned_resolution",
     "request_factory",
     "resolution",
+    "run_background",
     "solve_into",
 ]
 
@@ -125,7 +129,7 @@ async def resolution(
     if body_error is not None:
         raise SwallowedExceptionError(body_error) from body_error
     if solved is not None and solved.background_tasks is not None:
-        await solved.background_tasks()
+        await run_background(solved.background_tasks)
 
 
 async def _finish(teardown: Teardown, error: BaseException | None, solving: bool) -> None:
@@ -134,7 +138,7 @@ async def _finish(teardown: Teardown, error: BaseException | None, solving: bool
     if error is None:
         await teardown.aexit(None)
         if teardown.background is not None:
-            await teardown.background()
+            await run_background(teardown.background)
     elif (
         solving
         and _compat.VALIDATION_ERROR_AFTER_TEARDOWN
@@ -183,22 +187,40 @@ async def planned_resolution(
     await _finish(teardown, None, solving)
 
 
-@asynccontextmanager
-async def call_context(context: Mapping[str, Any] | None) -> AsyncGenerator[None, None]:
-    """Enter what the configured ``context_factory`` returns for this call's ``context``."""
+async def run_background(tasks: BackgroundTasks) -> None:
+    """Run the call's background tasks as Starlette does, a ``def`` task through
+    ``run_sync``: in the sync API it runs in the caller's thread, like the rest of the
+    call's ``def`` code (FastAPI's threadpool elsewhere)."""
+    for task in tasks.tasks:
+        if task.is_async:
+            await task.func(*task.args, **task.kwargs)
+        else:
+            await run_sync(task.func, *task.args, **task.kwargs)
+
+
+def context_manager(context: Mapping[str, Any] | None) -> Any:
+    """What the configured ``context_factory`` returns for a call's ``context`` (a sync or
+    async context manager), or ``None`` if no factory is configured."""
     factory = get_context_factory()
     if factory is None:
-        yield
-        return
+        return None
     manager = factory(dict(context or {}))
-    if hasattr(manager, "__aenter__"):
-        async with manager:
-            yield
-    elif hasattr(manager, "__enter__"):
-        with manager:
-            yield
-    else:
+    if not hasattr(manager, "__aenter__") and not hasattr(manager, "__enter__"):
         raise TypeError(
             f"context_factory returned {manager!r}, which is not a context manager; "
             "return e.g. `context_logging.Context(**ctx)`."
         )
+    return manager
+
+
+@asynccontextmanager
+async def call_context(manager: Any) -> AsyncGenerator[None, None]:
+    """Enter a call's ``context_manager`` (if any) around the call."""
+    if manager is None:
+        yield
+    elif hasattr(manager, "__aenter__"):
+        async with manager:
+            yield
+    else:
+        with manager:
+            yield

@@ -25,7 +25,7 @@ from fda_core._config import resolve_app
 from fda_core._holder import TaskHeld
 from fda_core._lifespan import running_lifespan
 from fda_core._plan import Plan, Teardown, compile_plan
-from fda_core._resolution import solve_into
+from fda_core._resolution import run_background, solve_into
 from fda_core._scope import build_scope, receive_no_body
 
 __all__ = ["FastApiDepsStack", "StackSession"]
@@ -122,7 +122,7 @@ class StackSession:
             suppressed = await self._stack.__aexit__(exc_type, exc, traceback)
             if exc is None:
                 for tasks in self._background:
-                    await tasks()
+                    await run_background(tasks)
         finally:
             await self._lifespan.__aexit__(None, None, None)
         return bool(suppressed)

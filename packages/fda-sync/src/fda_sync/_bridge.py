@@ -35,8 +35,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, NoReturn, TypeVar, cast
 
 from fda_core._threads import lend, run_inline
-from fda_sync._caller import CallerThread, signals_held
+from fda_sync._caller import CallerThread
 from fda_sync._errors import BridgeClosedError, BridgeDeadError, BridgeError, Carried
+from fda_sync._in_flight import POLL_INTERVAL as _POLL_INTERVAL
+from fda_sync._in_flight import InFlight, InFlightCall
+from fda_sync._signals import signals_held
 
 __all__ = [
     "BridgeClosedError",
@@ -145,6 +148,8 @@ class Bridge:
         self._lock = threading.Lock()
         self._state: LoopState | None = None
         self._generators: weakref.WeakSet[Generator[Any, Any, Any]] = weakref.WeakSet()
+        #: Calls driven from their caller's thread (``_driven``), which hold no task here.
+        self.in_flight = InFlight()
         _bridges.add(self)
 
     # -- the loop's life ------------------------------------------------------------
@@ -165,14 +170,40 @@ class Bridge:
                 state = None
             if state is None:
                 state = self._state = self._start()
-            if not state.usable:
+            if not state.usable and not self._admits(state):
                 _fail(state)
             return state
+
+    def _admits(self, state: LoopState) -> bool:
+        """While the loop drains at exit, calls in flight in this thread still get their
+        round trips (see ``_in_flight``)."""
+        return state.closing and not state.closed and self.in_flight.in_this_thread()
+
+    def admit(self, call: InFlightCall) -> None:
+        """Count ``call``, driven from this thread without the loop, as in flight.
+
+        Refused as a call on the loop would be: from a thread running an event loop, and
+        once the interpreter exits.
+        """
+        self._refuse_running_loop()
+        if _at_exit and not self.in_flight.in_this_thread():
+            if threading.current_thread().daemon:
+                threading.Event().wait()  # as ``_fail``: frozen soon anyway
+            raise _closed_error()
+        self.in_flight.add(call)
 
     def started(self) -> bool:
         """Whether this process has a bridge loop (without starting one)."""
         state = self._state
         return state is not None and state.pid == os.getpid()
+
+    def loop_if_started(self) -> asyncio.AbstractEventLoop | None:
+        """This process's bridge loop if it runs (without starting one): lifespans that
+        sync code started run there."""
+        state = self._state
+        if state is None or not state.usable or state.pid != os.getpid():
+            return None
+        return state.loop
 
     def _refuse_running_loop(self) -> None:
         running = asyncio._get_running_loop()
@@ -198,6 +229,7 @@ class Bridge:
         self._state = None
         self._lock = threading.Lock()
         self._generators = weakref.WeakSet()  # the parent's: left to the garbage collector
+        self.in_flight.forget()
 
     def _serve_thread(self, state: LoopState) -> None:
         loop = state.loop
@@ -236,9 +268,13 @@ class Bridge:
         (dependencies) properly; ``shutdown_asyncgens`` then closes abandoned ones.
         """
         current = asyncio.current_task()
+        deadline = state.loop.time() + EXIT_GRACE
         awaited = {c.task for c in list(state.pending) if c.task is not None}
         if awaited:
             await asyncio.wait(awaited, timeout=EXIT_GRACE)
+        # Calls driven from their caller's thread may still need the loop meanwhile.
+        while self.in_flight.busy() and state.loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(_POLL_INTERVAL)  # (set from other threads: no Event)
         run_inline(state.loop)  # no thread may start now: teardown runs on the loop
         for call in list(state.pending):
             call.abandon()
@@ -272,12 +308,28 @@ class Bridge:
         """
         with self._lock:
             state = self._state
-            if state is None or state.pid != os.getpid() or state.closing:
-                return
-            state.closing = True
-        if sys.is_finalizing() or state.closed:
-            state.usable = False
+            if state is not None and (state.pid != os.getpid() or state.closing):
+                state = None  # another process's loop, or shut down already
+            elif state is not None:
+                state.closing = True
+        if sys.is_finalizing():
+            if state is not None:
+                state.usable = False
             return
+        stopping = state is not None and self._stop(state)
+        # Calls driven from their caller's thread get the same grace (in parallel with
+        # the loop's); their def teardown left after it runs here.
+        self.in_flight.abandon(EXIT_GRACE)
+        if stopping:
+            assert state is not None
+            assert state.thread is not None
+            state.thread.join(EXIT_GRACE + 2 * EXIT_TEARDOWN_TIMEOUT)
+
+    def _stop(self, state: LoopState) -> bool:
+        """Stop accepting calls and start the loop's drain; whether it started."""
+        if state.closed:
+            state.usable = False
+            return False
         try:
             if asyncio._get_running_loop() is state.loop:
                 raise BridgeError("Bridge.shutdown() cannot be called on the bridge loop")
@@ -290,9 +342,8 @@ class Bridge:
         try:
             state.loop.call_soon_threadsafe(_set_result, state.stop)
         except RuntimeError:  # closed meanwhile
-            return
-        assert state.thread is not None
-        state.thread.join(EXIT_GRACE + 2 * EXIT_TEARDOWN_TIMEOUT)
+            return False
+        return True
 
     # -- calls ------------------------------------------------------------------------
 
@@ -302,18 +353,21 @@ class Bridge:
         *,
         shield: bool = False,
         owner: LoopState | None = None,
+        interrupted: list[BaseException] | None = None,
     ) -> T:
         """Run ``factory()`` on the loop and block until it is done; return or raise.
 
         ``factory`` is called on the loop thread. ``shield``: if the waiting caller is
         interrupted, let the work finish (bounded) instead of cancelling it: for teardown.
         ``owner``: the call must run on that loop (what it touches belongs to it).
+        ``interrupted``: gets the interrupt that reached the waiting caller, if one did
+        (it is raised, not what the work on the loop raised: it was cancelled).
         """
         state = self._state_for(owner)
         call = _Call(factory, state.loop)
         state.pending.add(call)
-        if not state.usable:  # shut down meanwhile (it fails what is pending)
-            state.pending.discard(call)
+        if not state.usable and not self._admits(state):  # shut down meanwhile
+            state.pending.discard(call)  # (shutdown fails what is pending)
             _fail(state)
         completed = cancelled = False
         try:
@@ -331,6 +385,8 @@ class Bridge:
                 if not call.settled:  # closed meanwhile: nobody will run it
                     _fail(state)
                 raise
+            if interrupted is not None:
+                interrupted.append(exc)
             if not shield:
                 _call_soon_quietly(state.loop, self._cancel, call)
                 cancelled = True

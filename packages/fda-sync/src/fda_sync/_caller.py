@@ -18,16 +18,21 @@ import contextvars
 import functools
 import os
 import queue
-import signal
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 from fda_core._threads import run_unlent
 from fda_sync._errors import BridgeError
+from fda_sync._signals import signals_held
 
-__all__ = ["SETTLED", "CallerThread", "signals_deferred", "signals_held"]
+__all__ = [
+    "SETTLED",
+    "CallerThread",
+    "forked_error",
+    "stop_iteration_error",
+]
 
 #: How long the main thread waits at a time, so that signal handlers run promptly.
 SIGNAL_CHECK_INTERVAL = 0.1
@@ -58,18 +63,14 @@ class _Job:
 
     def run(self) -> None:
         """Run in the caller's thread; send the outcome to the loop."""
-        with signals_held() if self.teardown else _NOTHING_HELD:
+        with signals_held() if self.teardown else contextlib.nullcontext():
             self.send(*self._call())
 
     def _call(self) -> tuple[Any, BaseException | None]:
         try:
             result = self.context.run(self.func)
         except StopIteration as exc:  # a Future refuses it: as a coroutine would, wrap it
-            func = getattr(self.func, "func", self.func)  # functools.partial
-            name = getattr(func, "__qualname__", repr(func))
-            error = RuntimeError(f"{name}() raised StopIteration")
-            error.__cause__ = exc
-            return None, error
+            return None, stop_iteration_error(self.func, exc)
         except BaseException as exc:
             return None, exc
         return result, None
@@ -78,14 +79,29 @@ class _Job:
         if self.sent:
             return
         if os.getpid() != self.owner.pid:
-            raise BridgeError(
-                "A `def` dependency or body forked a child process, and this is the child: "
-                "its call belongs to the parent's bridge loop. Fork outside sync calls, or "
-                "end the child (os._exit) before it returns."
-            )
+            raise forked_error()
         with contextlib.suppress(RuntimeError):  # a closed loop settles nothing any more
             self.owner.loop.call_soon_threadsafe(_deliver, self, result, error)
         self.sent = True
+
+
+def stop_iteration_error(func: Callable[..., Any], exc: StopIteration) -> RuntimeError:
+    """What a ``def`` function's ``StopIteration`` becomes, as in a coroutine: it would
+    otherwise end whatever generator drives the call."""
+    func = getattr(func, "func", func)  # functools.partial
+    name = getattr(func, "__qualname__", repr(func))
+    error = RuntimeError(f"{name}() raised StopIteration")
+    error.__cause__ = exc
+    return error
+
+
+def forked_error() -> BridgeError:
+    """For a fork child coming back from the ``def`` code of its parent's call."""
+    return BridgeError(
+        "A `def` dependency or body forked a child process, and this is the child: its "
+        "call, and the teardown of its dependencies, belong to the parent process. Fork "
+        "outside sync calls, or end the child (os._exit) before it returns."
+    )
 
 
 def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
@@ -222,72 +238,3 @@ class CallerThread:
                 return  # a fork child: the loop, and what it waits for, are the parent's
             with contextlib.suppress(RuntimeError):  # closed: nothing is left to settle
                 self.loop.call_soon_threadsafe(self.rescue)
-
-
-#: Signals whose Python handlers interrupt a program: Ctrl-C, termination, timers and
-#: Celery's soft time limit (SIGUSR1). Looking at all signals costs ~150 us per teardown.
-_INTERRUPTING = tuple(
-    getattr(signal, name)
-    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGALRM", "SIGUSR1", "SIGUSR2")
-    if hasattr(signal, name)
-)
-
-
-_NOTHING_HELD = contextlib.nullcontext()
-
-
-def signals_held() -> contextlib.AbstractContextManager[None]:
-    """``signals_deferred`` in the main thread (the only one where handlers run)."""
-    if threading.current_thread() is threading.main_thread():
-        return signals_deferred()
-    return _NOTHING_HELD
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Generator[None, None, None]:
-    """Hold back Python signal handlers (``KeyboardInterrupt``, a time limit) until the
-    block is done, then deliver the signals again. Main thread only (where handlers run).
-
-    A second signal of a kind already held back is delivered at once: pressing ``Ctrl-C``
-    twice still stops a teardown that hangs.
-    """
-    pending: list[int] = []
-    saved: dict[int, Callable[[int, Any], Any]] = {}
-    restoring = False
-
-    def defer(signum: int, frame: Any) -> None:
-        if signum in pending and not restoring:
-            saved[signum](signum, frame)
-        elif signum not in pending:
-            pending.append(signum)
-
-    try:
-        for signum in _INTERRUPTING:
-            handler = signal.getsignal(signum)
-            if callable(handler):
-                saved[signum] = handler
-                signal.signal(signum, defer)
-        yield
-    finally:
-        restoring = True
-        _restore(saved, defer)
-    if pending:  # delivered together, as the kernel would, to the handlers installed now
-        signal.pthread_sigmask(signal.SIG_BLOCK, pending)
-        try:
-            for signum in pending:
-                signal.raise_signal(signum)
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, pending)
-
-
-def _restore(saved: dict[int, Callable[[int, Any], Any]], defer: Callable[..., Any]) -> None:
-    """Put the handlers back, unless the block installed others; never stop half-way."""
-    error: BaseException | None = None
-    for signum, handler in saved.items():
-        while signal.getsignal(signum) is defer:
-            try:
-                signal.signal(signum, handler)
-            except BaseException as exc:  # a handler run meanwhile raised: go on first
-                error = error or exc
-    if error is not None:
-        raise error

@@ -22,6 +22,7 @@ from fda_core._injector import Injector
 from fda_core._lifespan import running_lifespan
 from fda_core._threads import run_sync
 from fda_sync._bridge import get_bridge
+from fda_sync._driven import call_in_caller, prefers_caller
 
 __all__ = ["bridged", "with_fastapi_depends", "with_fastapi_lifecycle"]
 
@@ -57,24 +58,40 @@ def _depends(
     app: FastAPI | None,
 ) -> Callable[..., Any]:
     reject_generators(func, "with_fastapi_depends")
-    if is_async_callable(func):
-        inner = fda_core.with_fastapi_depends(func, scope=scope, context=context, app=app)
-        return bridged(func, inner)
     injector = Injector(func, scope=scope, context=context, app=app)
     bridge = get_bridge()
+    is_async = is_async_callable(func)
+    # On the loop, a def body runs in the caller's thread (lent to the call's task), in
+    # the context variables the task has once the dependencies are entered.
+    body: Callable[..., Awaitable[Any]] = func if is_async else functools.partial(run_sync, func)
 
-    async def call(
-        args: tuple[Any, ...], kwargs: dict[str, Any], call_scope: Mapping[str, Any] | None
+    async def on_loop(
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        call_scope: Mapping[str, Any] | None,
+        manager: Any,
     ) -> Any:
-        # The body runs in the caller's thread, in the context variables the task has
-        # once the dependencies are entered (the caller's, plus what they set).
-        async with injector.values(args, kwargs, call_scope) as values:
-            return await run_sync(func, *args, **kwargs, **values)
-        return None  # a dependency suppressed the body's exception: there is no result
+        if manager is None:
+            return await injector.call(body, args, kwargs, call_scope)
+        async with injector.values(args, kwargs, call_scope, manager) as values:
+            return await body(*args, **kwargs, **values)
+        return None  # the context manager suppressed the body's exception
 
     def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        args, kwargs = injector.arrange(args, kwargs)
-        return bridge.run(lambda: call(args, kwargs, _scope))
+        args, kwargs, app, plan = injector.prepare(args, kwargs)
+        manager = injector.context_manager()
+        if (
+            plan is not None
+            and prefers_caller(plan, is_async)
+            and not hasattr(manager, "__aenter__")
+        ):
+            request = (
+                injector.request(app, _scope, bridge.loop_if_started())
+                if plan.reads_request
+                else None
+            )
+            return call_in_caller(bridge, plan, request, func, is_async, args, kwargs, manager)
+        return bridge.run(lambda: on_loop(args, kwargs, _scope, manager))
 
     injector.wraps(wrapper)
     return wrapper

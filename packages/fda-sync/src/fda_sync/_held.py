@@ -78,10 +78,12 @@ class SyncHeld(Generic[T]):
         self._state: LoopState | None = None
         self._value: T | None = None
 
-    def open(self) -> T:
-        """Enter the context in a holder task on the loop; return what it yields."""
+    def open(self, interrupted: list[BaseException] | None = None) -> T:
+        """Enter the context in a holder task on the loop; return what it yields.
+
+        ``interrupted``: as for ``Bridge.run``."""
         self._state = self._bridge.state()
-        self._value = self._bridge.run(self._held.enter, owner=self._state)
+        self._value = self._bridge.run(self._held.enter, owner=self._state, interrupted=interrupted)
         return self._value
 
     @property
@@ -99,9 +101,24 @@ class SyncHeld(Generic[T]):
     def held(self) -> TaskHeld[T]:
         return self._held
 
-    def run(self, operation: Callable[[], Awaitable[R]]) -> R:
-        """Run ``operation()`` in the holder task (``TaskHeld.run``) and return its result."""
-        return self._bridge.run(lambda: self._held.run(operation), owner=self._state)
+    def run(
+        self,
+        operation: Callable[[], Awaitable[R]],
+        *,
+        shield: bool = False,
+        interrupted: list[BaseException] | None = None,
+    ) -> R:
+        """Run ``operation()`` in the holder task (``TaskHeld.run``) and return its result.
+
+        ``shield`` (teardown, which an interrupted caller waits for) and ``interrupted``:
+        as for ``Bridge.run``.
+        """
+        return self._bridge.run(
+            lambda: self._held.run(operation),
+            shield=shield,
+            owner=self._state,
+            interrupted=interrupted,
+        )
 
     def call(self, factory: Callable[[], Awaitable[R]]) -> R:
         """Run ``factory()`` on the loop that holds the context (any task)."""

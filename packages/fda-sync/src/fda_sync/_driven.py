@@ -1,0 +1,206 @@
+"""Sync calls driven from the caller's thread: ``def`` code runs there, async code on the loop.
+
+The graph most sync code uses is FastAPI's tutorial one: a ``def`` settings dependency, a
+``def`` generator session, a repository class. It needs no event loop, so the caller's
+thread walks the call's compiled plan itself (``Plan.solve_with``) and calls each ``def``
+dependency as FastAPI's threadpool would, in a copy of the call's context variables. Each
+async step is one round trip to the bridge loop (``_loop_side``); the context variables it
+sets are the call's from then on, as in a route's task.
+
+Teardown is a route's (``_exits``): function-scoped dependencies close before
+request-scoped ones, the body's exception thrown in; in the main thread, interrupting
+signals wait until it is done. ``prefers_caller`` decides, per plan, whether this path or
+the bridge loop (one round trip, then one per ``def`` step) makes fewer thread hops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import Request
+
+from fda_core import _compat
+from fda_core._compat import CallKind
+from fda_core._plan import Plan
+from fda_core._resolution import SwallowedExceptionError
+from fda_sync._bridge import Bridge
+from fda_sync._caller import forked_error, stop_iteration_error
+from fda_sync._exits import Teardown, enter_generator, exit_generator
+from fda_sync._loop_side import LoopSide
+
+__all__ = ["call_in_caller", "prefers_caller"]
+
+_THREADPOOL = CallKind.THREADPOOL
+_GENERATOR = CallKind.GENERATOR
+_COROUTINE = CallKind.COROUTINE
+
+_forks = 0  # forks this process descends from (``os.getpid()`` is a system call)
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_count_fork)
+
+
+def prefers_caller(plan: Plan, body_is_async: bool) -> bool:
+    """Whether driving ``plan`` from the caller's thread makes no more thread hops than
+    running it on the loop, which sends each ``def`` step to the caller and back."""
+    return plan.async_steps + body_is_async <= 1 + plan.sync_steps + (not body_is_async)
+
+
+class _Call:
+    """One sync call driven from the caller's thread."""
+
+    __slots__ = ("bridge", "context", "forks", "loop", "teardown", "thread")
+
+    def __init__(self, bridge: Bridge, context: contextvars.Context) -> None:
+        self.bridge = bridge
+        #: The call's context variables: the caller's, and what its async steps set.
+        #: ``def`` code runs in copies of it, as in FastAPI's threadpool.
+        self.context = context
+        self.forks = _forks
+        self.teardown = Teardown()
+        self.loop: LoopSide | None = None  # made by the first async step
+        self.thread = 0  # set by ``Bridge.admit``
+
+    def node(self, node: Any, kwargs: dict[str, Any]) -> Any:
+        """Call one node of the plan (``Plan.solve_with``)."""
+        kind = node.kind
+        if kind is _THREADPOOL:
+            return self.here(node.call, **kwargs)
+        if kind is _GENERATOR:
+            generator = node.call(**kwargs)
+            # Registered before it starts: an interrupt in between loses no teardown.
+            exit_ = functools.partial(self.here, exit_generator, generator)
+            self.teardown.push(exit_, node.function_scoped)
+            return self.here(enter_generator, generator)
+        if kind is _COROUTINE:
+            return self.on_loop(node.call, (), kwargs)
+        value, self.context = self.loop_side().enter(self.context, node, kwargs, self.teardown.push)
+        return value
+
+    def loop_side(self) -> LoopSide:
+        if self.loop is None:
+            self.loop = LoopSide(self.bridge)
+        return self.loop
+
+    def here(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """``func(*args, **kwargs)`` in this thread, in a copy of the call's context."""
+        try:
+            return self.context.copy().run(func, *args, **kwargs)
+        except StopIteration as exc:
+            raise stop_iteration_error(func, exc)  # noqa: B904 - its cause is set
+        finally:
+            if _forks != self.forks:
+                raise forked_error()  # a fork child never goes on with its parent's call
+
+    def on_loop(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> Any:
+        """``await func(*args, **kwargs)`` on the bridge loop: one round trip."""
+        value, self.context = self.loop_side().run(self.context, func, args, kwargs)
+        return value
+
+    def finish(self, error: BaseException | None, solving: bool) -> None:
+        """Tear down (``error`` thrown in), then run background tasks if all went well,
+        as ``fda_core._resolution`` ends a call. The caller re-raises ``error``."""
+        if _forks != self.forks or not self.bridge.in_flight.claim(self):
+            return  # a fork child (the parent tears down), or torn down at exit already
+        thrown = error
+        if (
+            solving
+            and _compat.VALIDATION_ERROR_AFTER_TEARDOWN
+            and isinstance(error, RequestValidationError)
+        ):
+            thrown = None  # as a route of FastAPI 0.110-0.117: raised after teardown
+        if self.teardown.exit(thrown) and thrown is not None:
+            raise SwallowedExceptionError(thrown) from thrown
+        background = self.teardown.background
+        if error is None and background is not None:
+            for task in background.tasks:
+                if task.is_async:
+                    self.on_loop(task.func, task.args, task.kwargs)
+                else:
+                    self.here(task.func, *task.args, **task.kwargs)
+
+    def abandon(self) -> None:
+        """Interpreter exit, and the caller's thread still busy: tear down its ``def``
+        dependencies from here, as the loop tears down a call it runs (quietly)."""
+        if self.loop is not None:
+            self.loop.abandoned = True
+        with contextlib.suppress(BaseException):
+            self.teardown.exit(asyncio.CancelledError())
+
+
+def call_in_caller(
+    bridge: Bridge,
+    plan: Plan,
+    request: Callable[[], Request] | None,
+    body: Callable[..., Any],
+    body_is_async: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    manager: Any = None,
+) -> Any:
+    """Resolve ``plan``, call ``body`` with the values, tear down: a whole sync call, driven
+    from this thread. ``manager``: the context factory's (sync) manager for the call."""
+    call = _Call(bridge, contextvars.copy_context())
+    if manager is None:
+        return _call(call, plan, request, body, body_is_async, args, kwargs)
+    context = call.context
+    context.run(manager.__enter__)
+    try:
+        result = _call(call, plan, request, body, body_is_async, args, kwargs)
+    except BaseException as exc:
+        if context.run(manager.__exit__, type(exc), exc, exc.__traceback__):
+            return None  # it suppressed the exception: there is no result
+        raise
+    context.run(manager.__exit__, None, None, None)
+    return result
+
+
+def _call(
+    call: _Call,
+    plan: Plan,
+    request: Callable[[], Request] | None,
+    body: Callable[..., Any],
+    body_is_async: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    in_flight = call.bridge.in_flight
+    call.bridge.admit(call)
+    try:
+        solving = True
+        try:
+            values = plan.solve_with(call.node, call.teardown.background_tasks, request)
+            solving = False
+            if body_is_async:
+                result = call.on_loop(body, args, {**kwargs, **values})
+            else:
+                result = call.here(body, *args, **kwargs, **values)
+        except BaseException as exc:
+            if call.loop is None or exc not in call.loop.interrupted:
+                call.finish(exc, solving)
+                raise
+            # Interrupted while an async step ran: as on the loop, that step was
+            # cancelled, and the dependencies see the cancellation; the caller gets the
+            # interrupt.
+            with contextlib.suppress(SwallowedExceptionError):
+                call.finish(asyncio.CancelledError(), solving)
+            raise
+        call.finish(None, solving)
+        return result
+    finally:
+        in_flight.discard(call)
