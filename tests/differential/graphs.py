@@ -3,8 +3,14 @@
 A graph is a list of nodes; node ``i`` may depend on nodes before it. Each node is an async
 function, a sync function, a generator or an async generator; edges may opt out of the
 cache or carry ``Security`` scopes; generators may be function-scoped; one node may be
-overridden; one setup, teardown or body step may fail. The same graph can be instantiated
-any number of times, each instance logging to its own list.
+overridden; one setup, teardown or body step may fail; the body is ``def`` or
+``async def``. A third of the graphs are all ``def`` and a third ``def`` with one async
+node: the graphs sync code writes, which the sync API drives from the caller's thread.
+The same graph can be instantiated any number of times, each instance logging to its own
+list.
+
+The choices come from a ``random.Random``: seeded, or hypothesis's ``st.randoms()``,
+whose draws shrink a failing graph to a small one.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from fastapi.security import SecurityScopes
 from fda_core._compat import DEPENDS_HAS_SCOPE
 
 KINDS = ("async", "sync", "gen", "agen")
+DEF_KINDS = ("sync", "gen")
+ASYNC_KINDS = ("async", "agen")
 
 
 class Boom(Exception):
@@ -55,8 +63,17 @@ class GraphSpec:
     override: int | None = None  # index of the node replaced in dependency_overrides
     override_spec: NodeSpec | None = None
     fail_body: bool = False
+    def_body: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     query: str = ""
+
+    @property
+    def kinds(self) -> set[str]:
+        """The kinds of the nodes that run (the override's instead of the one replaced)."""
+        kinds = {n.kind for i, n in enumerate(self.nodes) if i != self.override}
+        if self.override_spec is not None:
+            kinds.add(self.override_spec.kind)
+        return kinds
 
     @property
     def reads_request(self) -> bool:
@@ -77,17 +94,26 @@ class GraphSpec:
             ]  # fmt: skip
             lines.append(f"{node.name} [{node.kind}] <- ({deps}) {flags}")
         lines.append(f"top <- {[self.nodes[e.target].name for e in self.top]}")
-        lines.append(f"override={self.override} fail_body={self.fail_body}")
+        lines.append(
+            f"override={self.override} fail_body={self.fail_body} def_body={self.def_body}"
+        )
         lines.append(f"headers={self.headers} query={self.query!r}")
         return "\n".join(lines)
 
 
-def random_graph(seed: int) -> GraphSpec:
-    rng = random.Random(seed)
+def random_graph(seed: int | random.Random) -> GraphSpec:
+    """A graph drawn from ``seed``: a seed, or a ``random.Random`` to draw from."""
+    rng = random.Random(seed) if isinstance(seed, int) else seed
     size = rng.randint(1, 7)
+    # All def, def with one async node, or anything.
+    profile = rng.choice(("def", "one async", "any"))
+    async_node = rng.randrange(size) if profile == "one async" else -1
     nodes: list[NodeSpec] = []
     for i in range(size):
-        kind = rng.choice(KINDS)
+        if profile == "any":
+            kind = rng.choice(KINDS)
+        else:
+            kind = rng.choice(ASYNC_KINDS if i == async_node else DEF_KINDS)
         node = NodeSpec(
             name=f"n{i}",
             kind=kind,
@@ -111,7 +137,12 @@ def random_graph(seed: int) -> GraphSpec:
     spec = GraphSpec(nodes=nodes, top=top)
     if rng.random() < 0.3:
         spec.override = rng.randrange(size)
-        replacement = NodeSpec(name=f"o{spec.override}", kind=rng.choice(KINDS))
+        # Mostly the same side as the node replaced; sometimes def <-> async.
+        same_side = DEF_KINDS if nodes[spec.override].kind in DEF_KINDS else ASYNC_KINDS
+        replacement = NodeSpec(
+            name=f"o{spec.override}",
+            kind=rng.choice(same_side if rng.random() < 0.7 else KINDS),
+        )
         targets = range(spec.override)
         for target in sorted(rng.sample(targets, k=rng.randint(0, min(len(targets), 2)))):
             if not nodes[target].function_scoped:
@@ -123,6 +154,7 @@ def random_graph(seed: int) -> GraphSpec:
             spec.headers[f"x-{node.name}"] = f"h-{node.name}"
     if rng.random() < 0.8:
         spec.query = "&".join(f"q_{n.name}={rng.choice(['7', 'seven'])}" for n in nodes)
+    spec.def_body = rng.random() < 0.5
     failure = rng.random()
     candidates = [*nodes, *([spec.override_spec] if spec.override_spec else [])]
     if failure < 0.15:
@@ -265,11 +297,22 @@ def instantiate(spec: GraphSpec) -> Instance:
         for k, edge in enumerate(spec.top)
     ]
 
-    async def endpoint(**kwargs: Any) -> dict[str, str]:
+    def body(kwargs: dict[str, Any]) -> dict[str, str]:
         log.append("endpoint")
         if spec.fail_body:
             raise Boom("body")
         return {key: str(value) for key, value in sorted(kwargs.items())}
+
+    endpoint: Callable[..., Any]
+    if spec.def_body:
+
+        def endpoint(**kwargs: Any) -> dict[str, str]:
+            return body(kwargs)
+
+    else:
+
+        async def endpoint(**kwargs: Any) -> dict[str, str]:  # type: ignore[misc]
+            return body(kwargs)
 
     endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return Instance(endpoint, overrides, log)

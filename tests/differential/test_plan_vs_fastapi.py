@@ -1,28 +1,42 @@
-"""Differential tests: random graphs through a real route, the compiled plan and the fallback.
+"""Differential tests: generated graphs through a real route and every path of this library.
 
-For each graph, FastAPI resolves it for a real route through ``TestClient``; then the same
-graph runs through ``with_fastapi_depends`` twice, once on its compiled plan and once on
-FastAPI's own resolver (the path request-bound graphs take). All three must give the same
-values, call every dependency the same number of times, set up and tear down in the same
-order, and raise the same exception.
+For each graph, FastAPI resolves it for a real route through ``TestClient``. Then the same
+graph runs through ``with_fastapi_depends`` of the async API, on its compiled plan and on
+FastAPI's own resolver (the path of graphs a plan cannot run), and of the sync API, with
+every call on the bridge loop and with every call driven from the caller's thread (the
+path the sync API takes for graphs that are mostly ``def``). All of them must give the
+same values, call every dependency the same number of times, set up and tear down in the
+same order, and raise the same exception.
+
+The graphs come from hypothesis (``st.randoms()`` driving ``random_graph``): a failure is
+shrunk to a small graph, printed with the error.
 """
 
 import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+from unittest import mock
 
 import pytest
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
 
-from fda_core import _analysis, with_fastapi_depends
+import fda_core
+import fda_sync
+import fda_sync._decorators
+from fda_core import _analysis
 
-from .graphs import Boom, GraphSpec, instantiate, random_graph
+from .graphs import DEF_KINDS, Boom, GraphSpec, instantiate, random_graph
 
-SEEDS = range(300)
+Outcome = tuple[Any, list[str]]
+EXAMPLES = 300
 
 
-def outcome_of_route(spec: GraphSpec) -> tuple[Any, list[str]]:
+def outcome_of_route(spec: GraphSpec) -> Outcome:
     instance = instantiate(spec)
     app = FastAPI()
     app.dependency_overrides.update(instance.overrides)
@@ -38,14 +52,13 @@ def outcome_of_route(spec: GraphSpec) -> tuple[Any, list[str]]:
     return result, instance.log
 
 
-def outcome_of_decorated(spec: GraphSpec) -> tuple[Any, list[str]]:
+def outcome_of(spec: GraphSpec, call: Callable[[Callable[..., Any], FastAPI], Any]) -> Outcome:
+    """``call(endpoint, app)`` runs the graph's endpoint, decorated, with its request."""
     instance = instantiate(spec)
     app = FastAPI()
     app.dependency_overrides.update(instance.overrides)
-    decorated = with_fastapi_depends(instance.endpoint, app=app)
-    scope = {"path": "/graph", "query_string": spec.query, "headers": spec.headers}
     try:
-        result: Any = asyncio.run(decorated(_scope=scope))
+        result = call(instance.endpoint, app)
     except Boom as exc:
         result = ("raised", str(exc))
     except RequestValidationError as exc:
@@ -53,26 +66,66 @@ def outcome_of_decorated(spec: GraphSpec) -> tuple[Any, list[str]]:
     return result, instance.log
 
 
-@pytest.mark.timeout(120)
-def test_random_graphs_match_a_real_route(monkeypatch: pytest.MonkeyPatch) -> None:
-    planned = fallback = 0
-    for seed in SEEDS:
-        spec = random_graph(seed)
-        expected = outcome_of_route(spec)
-        context = f"seed {seed}:\n{spec.describe()}"
+def scope_of(spec: GraphSpec) -> dict[str, Any]:
+    return {"path": "/graph", "query_string": spec.query, "headers": spec.headers}
 
-        assert outcome_of_decorated(spec) == expected, context
-        planned += 1
 
-        with monkeypatch.context() as patch:
-            patch.setattr(_analysis, "compile_plan", lambda *args: None)
-            assert outcome_of_decorated(spec) == expected, f"fallback, {context}"
-        fallback += 1
-    assert planned == fallback == len(SEEDS)
+def outcome_of_async(spec: GraphSpec) -> Outcome:
+    def call(endpoint: Callable[..., Any], app: FastAPI) -> Any:
+        decorated = fda_core.with_fastapi_depends(endpoint, app=app)
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(decorated(_scope=scope_of(spec)))
+        finally:
+            loop.close()
+
+    return outcome_of(spec, call)
+
+
+@contextmanager
+def sync_path(path: str) -> Iterator[None]:
+    """Every sync call on the bridge loop ("loop"), or driven from the caller's thread
+    wherever the plan allows it ("caller")."""
+    with mock.patch.object(fda_sync._decorators, "prefers_caller", return_value=path == "caller"):
+        yield
+
+
+def outcome_of_sync(spec: GraphSpec, path: str) -> Outcome:
+    def call(endpoint: Callable[..., Any], app: FastAPI) -> Any:
+        with sync_path(path):
+            return fda_sync.with_fastapi_depends(endpoint, app=app)(_scope=scope_of(spec))
+
+    return outcome_of(spec, call)
+
+
+def check(spec: GraphSpec) -> None:
+    note(spec.describe())
+    expected = outcome_of_route(spec)
+    assert outcome_of_async(spec) == expected, "async API, compiled plan"
+    with mock.patch.object(_analysis, "compile_plan", return_value=None):
+        assert outcome_of_async(spec) == expected, "async API, FastAPI's resolver"
+    assert outcome_of_sync(spec, "loop") == expected, "sync API, on the bridge loop"
+    assert outcome_of_sync(spec, "caller") == expected, "sync API, from the caller's thread"
+
+
+@pytest.mark.timeout(600)
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,  # the same graphs on every run and every matrix cell
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(st.randoms(use_true_random=False))
+def test_generated_graphs_match_a_real_route(rng: Any) -> None:
+    check(random_graph(rng))
+
+
+SEEDS = range(EXAMPLES)
 
 
 def test_the_generator_covers_every_feature() -> None:
-    """The seeds exercise each kind of node, edge and failure the plan handles."""
+    """The graph generator makes each kind of node, edge, body and failure."""
     specs = [random_graph(seed) for seed in SEEDS]
     nodes = [n for s in specs for n in s.nodes]
     assert {n.kind for n in nodes} == {"async", "sync", "gen", "agen"}
@@ -87,8 +140,41 @@ def test_the_generator_covers_every_feature() -> None:
     assert any(s.fail_body for s in specs)
     assert any(n.fail_setup for n in nodes)
     assert any(n.fail_teardown for n in nodes)
+    assert {s.def_body for s in specs} == {True, False}
     # Shared nodes: one dependency reached along two paths.
     assert any(
         len({e.target for n in s.nodes for e in n.edges}) < sum(len(n.edges) for n in s.nodes)
         for s in specs
     )
+    # The graphs sync code writes: all def, and def with one async node.
+    all_def = [s for s in specs if s.kinds <= set(DEF_KINDS)]
+    one_async = [s for s in specs if len(s.kinds - set(DEF_KINDS)) == 1]
+    assert len(all_def) > EXAMPLES // 5
+    assert len(one_async) > EXAMPLES // 10
+    # Overrides that turn a def node into an async one, and the other way round.
+    flips = {
+        (s.nodes[s.override].kind in DEF_KINDS, s.override_spec.kind in DEF_KINDS)
+        for s in specs
+        if s.override is not None and s.override_spec is not None
+    }
+    assert {(True, False), (False, True)} <= flips
+
+
+def test_sync_calls_of_def_graphs_run_without_the_loop() -> None:
+    """The sync API's own choice: the all-def graphs are driven from the caller's thread,
+    the all-async ones run on the loop (checked on the compiled plans)."""
+    chosen: dict[str, set[bool]] = {"all def": set(), "all async": set()}
+    for seed in SEEDS:
+        spec = random_graph(seed)
+        if spec.kinds <= set(DEF_KINDS) and spec.def_body:
+            group = "all def"
+        elif not spec.kinds & set(DEF_KINDS) and not spec.def_body and spec.override is None:
+            group = "all async"
+        else:
+            continue
+        instance = instantiate(spec)
+        analysis = _analysis.analyse(instance.endpoint)
+        plan = analysis.plan(frozenset(), instance.overrides)
+        assert plan is not None
+        chosen[group].add(fda_sync._decorators.prefers_caller(plan, not spec.def_body))
+    assert chosen == {"all def": {True}, "all async": {False}}

@@ -28,18 +28,25 @@ async def pool_from_state(request: Request) -> str:
     return str(request.state.pool)
 
 
+def pool_from_state_in_def(request: Request) -> str:
+    return str(request.state.pool)
+
+
 Pool = Annotated[str, Depends(pool_from_state)]
+DefPool = Annotated[str, Depends(pool_from_state_in_def)]
 
 
 def inner_functions(app: FastAPI) -> dict[str, Callable[[], Any]]:
-    """Sync-decorated functions reading the lifespan state, with def and async def bodies."""
+    """Sync-decorated functions reading the lifespan state, with def and async def bodies
+    and dependencies (the request a def graph gets is built in the caller's thread)."""
 
     @with_fastapi_depends(app=app)
-    def def_body(*, pool: Pool) -> str:
+    def def_body(*, pool: DefPool) -> str:
         return pool
 
     @with_fastapi_depends(app=app)
-    async def async_body(*, pool: Pool) -> str:
+    async def async_body(*, pool: Pool, def_pool: DefPool) -> str:
+        assert pool == def_pool
         return pool
 
     return {"def": def_body, "async def": async_body}
