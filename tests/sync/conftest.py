@@ -46,31 +46,44 @@ class Script:
 
 #: Where sync calls run in this test (``path``): every sync test runs on both paths.
 PATHS = ("loop", "caller")
-_path: list[str] = ["loop"]
+_path: list[str] = ["chosen"]
 
 
 def force_path(path: str) -> str:
     """Code that makes every sync call of a process take ``path``: the bridge loop, or
     driven from the caller's thread wherever the plan allows it (``fda_sync._driven``)."""
+    if path == "chosen":
+        return ""
     return (
         "import fda_sync._decorators as _decorators\n"
         f"_decorators.prefers_caller = lambda plan, body_is_async: {path == 'caller'}\n"
     )
 
 
-@pytest.fixture(autouse=True, params=PATHS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every sync test runs on both paths; those marked ``chosen_path`` once, on the
+    path the sync API chooses."""
+    if "path" in metafunc.fixturenames:
+        chosen = metafunc.definition.get_closest_marker("chosen_path") is not None
+        metafunc.parametrize("path", ["chosen"] if chosen else PATHS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run the test with every sync call on the bridge loop, then with every sync call
     driven from the caller's thread where its plan allows it: both must behave alike."""
     import fda_sync._decorators
 
     forced: str = request.param
-    monkeypatch.setattr(
-        fda_sync._decorators, "prefers_caller", lambda plan, body_is_async: forced == "caller"
-    )
-    _path[0] = forced
+    if forced != "chosen":
+        monkeypatch.setattr(
+            fda_sync._decorators,
+            "prefers_caller",
+            lambda plan, body_is_async: forced == "caller",
+        )
+        _path[0] = forced
     yield forced
-    _path[0] = "loop"
+    _path[0] = "chosen"
 
 
 def run_script(code: str, *, timeout: float = 30.0, env: dict[str, str] | None = None) -> Script:

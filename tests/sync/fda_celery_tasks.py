@@ -18,8 +18,9 @@ from fda_sync._bridge import get_bridge
 
 BROKER = os.environ["FDA_TEST_BROKER"]
 # Where the test makes sync calls run (tests/sync/conftest.py: the ``path`` fixture).
-_CALLER = os.environ.get("FDA_TEST_PATH") == "caller"
-fda_sync._decorators.prefers_caller = lambda plan, body_is_async: _CALLER  # type: ignore[assignment]
+_PATH = os.environ.get("FDA_TEST_PATH", "chosen")
+if _PATH != "chosen":
+    fda_sync._decorators.prefers_caller = lambda plan, body_is_async: _PATH == "caller"  # type: ignore[assignment]
 
 celery_app = Celery("fda_celery_tasks", broker=BROKER, backend=BROKER)
 celery_app.conf.update(

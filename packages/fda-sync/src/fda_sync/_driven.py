@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import functools
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -62,7 +63,7 @@ def prefers_caller(plan: Plan, body_is_async: bool) -> bool:
 class _Call:
     """One sync call driven from the caller's thread."""
 
-    __slots__ = ("bridge", "context", "forks", "loop", "teardown", "thread")
+    __slots__ = ("bridge", "claims", "context", "forks", "loop", "teardown", "thread")
 
     def __init__(self, bridge: Bridge, context: contextvars.Context) -> None:
         self.bridge = bridge
@@ -73,6 +74,7 @@ class _Call:
         self.teardown = Teardown()
         self.loop: LoopSide | None = None  # made by the first async step
         self.thread = 0  # set by ``Bridge.admit``
+        self.claims: list[object] = []  # ``InFlight.claim``
 
     def node(self, node: Any, kwargs: dict[str, Any]) -> Any:
         """Call one node of the plan (``Plan.solve_with``)."""
@@ -112,19 +114,29 @@ class _Call:
         value, self.context = self.loop_side().run(self.context, func, args, kwargs)
         return value
 
-    def finish(self, error: BaseException | None, solving: bool) -> None:
+    def end(self, error: BaseException | None, solving: bool) -> None:
         """Tear down (``error`` thrown in), then run background tasks if all went well,
         as ``fda_core._resolution`` ends a call. The caller re-raises ``error``."""
-        if _forks != self.forks or not self.bridge.in_flight.claim(self):
-            return  # a fork child (the parent tears down), or torn down at exit already
+        if _forks != self.forks:
+            return  # a fork child: the parent tears down
+        if not self.claims:
+            self.bridge.in_flight.claim(self, self)
+        if self.claims[0] is not self:
+            return  # torn down at exit already
+        interrupted = self.loop is not None and error in self.loop.interrupted
         thrown = error
-        if (
+        if interrupted:
+            # Interrupted while an async step ran: as on the loop, that step was
+            # cancelled, and the dependencies see the cancellation; the caller gets the
+            # interrupt.
+            thrown = asyncio.CancelledError()
+        elif (
             solving
             and _compat.VALIDATION_ERROR_AFTER_TEARDOWN
             and isinstance(error, RequestValidationError)
         ):
             thrown = None  # as a route of FastAPI 0.110-0.117: raised after teardown
-        if self.teardown.exit(thrown) and thrown is not None:
+        if self.teardown.exit(thrown) and thrown is not None and not interrupted:
             raise SwallowedExceptionError(thrown) from thrown
         background = self.teardown.background
         if error is None and background is not None:
@@ -133,6 +145,16 @@ class _Call:
                     self.on_loop(task.func, task.args, task.kwargs)
                 else:
                     self.here(task.func, *task.args, **task.kwargs)
+
+    def end_late(self, interrupt: BaseException) -> None:
+        """An interrupt cut ``end`` short: what teardown is left still runs, the interrupt
+        thrown in. (So one interrupt, wherever it lands, loses no teardown.)"""
+        if _forks != self.forks:
+            return
+        if not self.claims:
+            self.bridge.in_flight.claim(self, self)
+        if self.claims[0] is self:
+            self.teardown.exit(interrupt)
 
     def abandon(self) -> None:
         """Interpreter exit, and the caller's thread still busy: tear down its ``def``
@@ -179,28 +201,26 @@ def _call(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    in_flight = call.bridge.in_flight
-    call.bridge.admit(call)
+    in_flight = call.bridge.in_flight.calls
+    solving = True
+    completed = False
     try:
-        solving = True
-        try:
-            values = plan.solve_with(call.node, call.teardown.background_tasks, request)
-            solving = False
-            if body_is_async:
-                result = call.on_loop(body, args, {**kwargs, **values})
-            else:
-                result = call.here(body, *args, **kwargs, **values)
-        except BaseException as exc:
-            if call.loop is None or exc not in call.loop.interrupted:
-                call.finish(exc, solving)
-                raise
-            # Interrupted while an async step ran: as on the loop, that step was
-            # cancelled, and the dependencies see the cancellation; the caller gets the
-            # interrupt.
-            with contextlib.suppress(SwallowedExceptionError):
-                call.finish(asyncio.CancelledError(), solving)
-            raise
-        call.finish(None, solving)
-        return result
+        call.bridge.admit(call)
+        values = plan.solve_with(call.node, call.teardown.background_tasks, request)
+        solving = False
+        if body_is_async:
+            result = call.on_loop(body, args, {**kwargs, **values})
+        else:
+            result = call.here(body, *args, **kwargs, **values)
+        completed = True
     finally:
-        in_flight.discard(call)
+        # What went wrong is, in a finally clause, the exception on its way out. An
+        # interrupt landing anywhere from here on still leaves teardown to ``end_late``.
+        try:
+            call.end(None if completed else sys.exc_info()[1], solving)
+        except BaseException as late:
+            call.end_late(late)
+            raise
+        finally:
+            in_flight.discard(call)  # one call of a C method: no signal stops it half-way
+    return result

@@ -91,29 +91,40 @@ class Teardown:
 
     def exit(self, exc: BaseException | None) -> bool:
         """Close as ``with request_stack: with function_stack: ...`` would; whether ``exc``
-        was suppressed. Raises an exception teardown raised."""
-        exits = [*reversed(self.function), *reversed(self.request)]
-        if not exits:
+        was suppressed. Raises an exception teardown raised.
+
+        Each exit is dropped once it ran: if an interrupt cuts this short, calling it
+        again goes on with the rest (an exit run twice does nothing the second time).
+        """
+        if not self.function and not self.request:
             return False
         if threading.get_ident() != threading.main_thread().ident:
-            return _unwind(exits, exc)
+            return _unwind((self.function, self.request), exc)
         with SignalsDeferred():  # where signal handlers run: Ctrl-C waits for teardown
-            return _unwind(exits, exc)
+            return _unwind((self.function, self.request), exc)
 
 
-def _unwind(exits: list[Callable[..., Any]], exc: BaseException | None) -> bool:
-    """``contextlib.ExitStack.__exit__`` over ``exits``, in that order: each gets what the
-    one before left, an exception raised replaces the one passed in, chained to it."""
+def _unwind(stacks: tuple[list[Callable[..., Any]], ...], exc: BaseException | None) -> bool:
+    """``contextlib.ExitStack.__exit__`` over ``stacks``, one after the other, each last in
+    first out: each exit gets what the one before left, an exception raised replaces the
+    one passed in, chained to it."""
     received = exc is not None
     frame_exc = sys.exc_info()[1]
     suppressed = pending = False
-    for exit_ in exits:
-        try:
-            if exit_(None, None, None) if exc is None else exit_(type(exc), exc, exc.__traceback__):
-                suppressed, pending, exc = True, False, None
-        except BaseException as raised:
-            _chain(raised, exc, frame_exc)
-            pending, exc = True, raised
+    for stack in stacks:
+        while stack:
+            exit_ = stack[-1]
+            try:
+                if (
+                    exit_(None, None, None)
+                    if exc is None
+                    else exit_(type(exc), exc, exc.__traceback__)
+                ):
+                    suppressed, pending, exc = True, False, None
+            except BaseException as raised:
+                _chain(raised, exc, frame_exc)
+                pending, exc = True, raised
+            stack.pop()
     if pending:
         assert exc is not None
         context = exc.__context__

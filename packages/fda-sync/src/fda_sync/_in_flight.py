@@ -24,57 +24,48 @@ class InFlightCall(Protocol):
     """A call driven from its caller's thread."""
 
     thread: int  # the ident of that thread
+    claims: list[object]  # who claimed its teardown (the call itself, or ``InFlight``)
 
     def abandon(self) -> None:
         """Tear down what only the caller's thread would (interpreter exit)."""
 
 
 class InFlight:
-    """The calls in flight in this process. Each one's teardown is claimed once: by the
-    call itself, or at exit; the call stays in flight until it ends."""
+    """The calls in flight in this process (``calls``: a call discards itself when it
+    ends). Each one's teardown is claimed once: by the call itself, or at exit."""
 
     def __init__(self) -> None:
-        self._calls: set[InFlightCall] = set()
-        self._unclaimed: set[InFlightCall] = set()
+        self.calls: set[InFlightCall] = set()
 
     def add(self, call: InFlightCall) -> None:
         call.thread = threading.get_ident()
-        self._calls.add(call)
-        self._unclaimed.add(call)
+        self.calls.add(call)
 
-    def claim(self, call: InFlightCall) -> bool:
-        """Whether the teardown of ``call`` is the claimer's to run (it was not claimed
-        yet). Atomic: set.remove under the GIL."""
-        try:
-            self._unclaimed.remove(call)
-        except KeyError:
-            return False
-        return True
-
-    def discard(self, call: InFlightCall) -> None:
-        """``call`` ended."""
-        self._unclaimed.discard(call)
-        self._calls.discard(call)
+    @staticmethod
+    def claim(call: InFlightCall, claimer: object) -> bool:
+        """Whether the teardown of ``call`` is ``claimer``'s to run: list.append is
+        atomic, so the first claim is the one at index 0."""
+        call.claims.append(claimer)
+        return call.claims[0] is claimer
 
     def busy(self) -> bool:
         """Whether a call is in flight."""
-        return bool(self._calls)
+        return bool(self.calls)
 
     def in_this_thread(self) -> bool:
         """Whether the current thread drives a call in flight."""
         ident = threading.get_ident()
-        return any(call.thread == ident for call in list(self._calls))
+        return any(call.thread == ident for call in list(self.calls))
 
     def abandon(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for the calls in flight, then abandon the rest."""
         deadline = time.monotonic() + grace
-        while self._calls and time.monotonic() < deadline:
+        while self.calls and time.monotonic() < deadline:
             time.sleep(POLL_INTERVAL)
-        for call in list(self._calls):
-            if self.claim(call):
+        for call in list(self.calls):
+            if self.claim(call, self):
                 call.abandon()
 
     def forget(self) -> None:
         """A fork child: the parent's calls are not this process's."""
-        self._calls = set()
-        self._unclaimed = set()
+        self.calls = set()

@@ -1,0 +1,458 @@
+"""Sync calls driven from the caller's thread: where code runs, how many round trips.
+
+The sync API drives a plan from the caller's thread when that makes fewer thread hops
+than the bridge loop (``fda_sync._driven``): an all-``def`` graph needs no loop at all,
+and each async step is one round trip. Everything else must be what the loop path does:
+every test of tests/sync runs on both paths; the ones here check the choice itself, the
+round trips, and what only this path has to get right (context variables across its
+steps, interrupts between its own lines).
+"""
+
+import asyncio
+import contextlib
+import contextvars
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import pytest
+from fastapi import BackgroundTasks, Depends, FastAPI, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.testclient import TestClient
+
+import fda_core
+import fda_sync
+from fda_core import configure
+from fda_sync import with_fastapi_depends
+from fda_sync._bridge import Bridge, get_bridge
+
+from .conftest import run_script
+
+pytestmark = pytest.mark.timeout(60)
+
+BRIDGE = "fda-sync-bridge"
+
+
+def thread() -> str:
+    return threading.current_thread().name
+
+
+# -- the tutorial graph: def settings <- def generator session <- repository class ---------
+
+
+def tutorial_graph(events: list[str]) -> Any:
+    def get_settings() -> dict[str, str]:
+        events.append(f"settings in {thread()}")
+        return {"dsn": "sqlite://"}
+
+    def get_db(settings: Annotated[dict[str, str], Depends(get_settings)]) -> Iterator[str]:
+        events.append(f"open in {thread()}")
+        try:
+            yield f"db:{settings['dsn']}"
+        finally:
+            events.append(f"close in {thread()}")
+
+    class Repo:
+        def __init__(self, db: Annotated[str, Depends(get_db)]) -> None:
+            events.append(f"repo in {thread()}")
+            self.db = db
+
+    return Repo
+
+
+@contextmanager
+def round_trips(bridge: Bridge) -> Iterator[list[str]]:
+    """Count the bridge's round trips (``Bridge.run``) made meanwhile, by any thread."""
+    made: list[str] = []
+    run = bridge.run
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        made.append(thread())
+        return run(*args, **kwargs)
+
+    bridge.run = counting  # type: ignore[method-assign]
+    try:
+        yield made
+    finally:
+        del bridge.run
+
+
+@pytest.mark.chosen_path
+def test_an_all_def_graph_never_starts_the_loop() -> None:
+    """In a fresh process: the tutorial graph, called from the main thread and from
+    another one, runs entirely in the calling thread, and no bridge thread ever starts."""
+    script = run_script(
+        """
+        import threading
+        from typing import Annotated, Iterator
+        from fastapi import Depends, FastAPI
+        from fda_sync import with_fastapi_depends
+        from fda_sync._bridge import get_bridge
+
+        where = []
+
+        def get_settings() -> str:
+            where.append(threading.current_thread().name)
+            return "sqlite://"
+
+        def get_db(dsn: Annotated[str, Depends(get_settings)]) -> Iterator[str]:
+            where.append(threading.current_thread().name)
+            yield "db:" + dsn
+            where.append(threading.current_thread().name)
+
+        class Repo:
+            def __init__(self, db: Annotated[str, Depends(get_db)]) -> None:
+                self.db = db
+
+        @with_fastapi_depends(app=FastAPI())
+        def job(n: int, *, repo: Annotated[Repo, Depends()]) -> str:
+            where.append(threading.current_thread().name)
+            return f"{n}:{repo.db}"
+
+        assert job(1) == "1:db:sqlite://"
+        worker = threading.Thread(target=job, args=(2,), name="worker")
+        worker.start()
+        worker.join()
+        print(sorted(set(where[:4])), sorted(set(where[4:])))
+        print("bridge started:", get_bridge().started())
+        print("threads:", sorted(t.name for t in threading.enumerate()))
+        """
+    )
+    assert script.stderr == ""
+    assert script.lines == [
+        "['MainThread'] ['worker']",
+        "bridge started: False",
+        "threads: ['MainThread']",
+    ]
+
+
+@pytest.mark.chosen_path
+def test_one_round_trip_per_async_step(app: FastAPI) -> None:
+    """A bearer-token user (HTTPBearer's ``__call__`` is async) on top of the def chain:
+    the def steps run in the caller's thread, the token check is the one round trip."""
+    events: list[str] = []
+    Repo = tutorial_graph(events)
+    bearer = HTTPBearer()
+
+    def current_user(
+        credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)],
+    ) -> str:
+        events.append(f"user in {thread()}")
+        return credentials.credentials
+
+    @with_fastapi_depends(app=app)
+    def job(
+        *, repo: Annotated[Repo, Depends()], user: Annotated[str, Depends(current_user)]
+    ) -> str:
+        events.append(f"body in {thread()}")
+        return f"{user}:{repo.db}"
+
+    scope = {"headers": {"authorization": "Bearer alice"}}
+    bridge = get_bridge()
+    with round_trips(bridge) as made:
+        assert job(_scope=scope) == "alice:db:sqlite://"
+    assert made == ["MainThread"]  # HTTPBearer, nothing else
+    assert {event.split(" in ")[1] for event in events} == {"MainThread"}
+
+    # The all-async chain: one round trip too, the whole call on the loop.
+    async def settings() -> str:
+        return "sqlite://"
+
+    async def session(dsn: Annotated[str, Depends(settings)]) -> AsyncIterator[str]:
+        yield "db:" + dsn
+
+    @with_fastapi_depends(app=app)
+    async def async_job(*, db: Annotated[str, Depends(session)]) -> str:
+        events.append(f"async body in {thread()}")
+        return db
+
+    with round_trips(bridge) as made:
+        assert async_job() == "db:sqlite://"
+    assert made == ["MainThread"]
+    assert events[-1] == f"async body in {BRIDGE}"
+
+
+@pytest.mark.chosen_path
+def test_the_choice_follows_the_overrides(app: FastAPI) -> None:
+    """An override that turns the def graph async moves that step to the loop; removing
+    it brings the call back to the caller's thread."""
+    events: list[str] = []
+    Repo = tutorial_graph(events)
+
+    @with_fastapi_depends(app=app)
+    def job(*, repo: Annotated[Repo, Depends()]) -> str:
+        return repo.db
+
+    bridge = get_bridge()
+    get_db = Repo.__init__.__annotations__["db"].__metadata__[0].dependency
+
+    async def fake_db() -> AsyncIterator[str]:
+        events.append(f"fake open in {thread()}")
+        yield "fake"
+        events.append(f"fake close in {thread()}")
+
+    for override, expected, trips in ((None, "db:sqlite://", 0), (fake_db, "fake", 2)) * 2:
+        events.clear()
+        app.dependency_overrides.clear()
+        if override is not None:
+            app.dependency_overrides[get_db] = override
+        with round_trips(bridge) as made:
+            assert job() == expected
+        assert len(made) == trips  # the async generator: its set-up, its teardown
+        if override is None:
+            assert events == [f"{e} in MainThread" for e in ("settings", "open", "repo", "close")]
+        else:
+            assert events == [
+                f"fake open in {BRIDGE}",
+                "repo in MainThread",
+                f"fake close in {BRIDGE}",
+            ]
+
+
+# -- context variables: what a route's dependencies see, on every path ---------------------
+
+A: contextvars.ContextVar[str] = contextvars.ContextVar("A", default="-")
+B: contextvars.ContextVar[str] = contextvars.ContextVar("B", default="-")
+C: contextvars.ContextVar[str] = contextvars.ContextVar("C", default="-")
+
+
+def context_graph(log: list[str], body_kind: str) -> Callable[..., Any]:
+    """Async steps set A (seen by everything after them, as in a route's task), def steps
+    set B (seen by nobody else: FastAPI's threadpool runs each in a copy), the body sets C
+    (seen by the teardown that follows an async body, not a def one)."""
+
+    async def set_a() -> str:
+        A.set("a")
+        return "set"
+
+    def set_b() -> str:
+        B.set("b")
+        return "set"
+
+    def session(
+        _a: Annotated[str, Depends(set_a)], _b: Annotated[str, Depends(set_b)]
+    ) -> Iterator[str]:
+        log.append(f"session open: A={A.get()} B={B.get()} C={C.get()}")
+        yield "db"
+        log.append(f"session close: A={A.get()} B={B.get()} C={C.get()}")
+
+    async def set_a_again(_db: Annotated[str, Depends(session)]) -> str:
+        log.append(f"async dep: A={A.get()} B={B.get()}")
+        A.set("a2")
+        return "set"
+
+    def reader(_again: Annotated[str, Depends(set_a_again)]) -> str:
+        log.append(f"def dep: A={A.get()} B={B.get()}")
+        return "read"
+
+    if body_kind == "def":
+
+        def endpoint(r: Annotated[str, Depends(reader)]) -> str:
+            log.append(f"body: A={A.get()} B={B.get()}")
+            C.set("c")
+            return r
+
+    else:
+
+        async def endpoint(r: Annotated[str, Depends(reader)]) -> str:  # type: ignore[misc]
+            log.append(f"body: A={A.get()} B={B.get()}")
+            C.set("c")
+            return r
+
+    return endpoint
+
+
+@pytest.mark.parametrize("body_kind", ["def", "async def"])
+def test_context_variables_flow_as_in_a_route(path: str, body_kind: str) -> None:
+    route_log: list[str] = []
+    app = FastAPI()
+    app.get("/")(context_graph(route_log, body_kind))
+    with TestClient(app) as client:
+        assert client.get("/").json() == "read"
+
+    async_log: list[str] = []
+    assert asyncio.run(
+        fda_core.with_fastapi_depends(context_graph(async_log, body_kind), app=app)()
+    )
+    sync_log: list[str] = []
+    assert with_fastapi_depends(context_graph(sync_log, body_kind), app=app)() == "read"
+
+    assert route_log[0] == "session open: A=a B=- C=-"
+    assert async_log == route_log
+    assert sync_log == route_log
+    assert (A.get(), B.get(), C.get()) == ("-", "-", "-")  # nothing flows back to the caller
+
+
+# -- the context factory ---------------------------------------------------------------------
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+@contextmanager
+def sync_context(ctx: Any) -> Iterator[None]:
+    token = REQUEST_ID.set(ctx["request_id"])
+    try:
+        yield
+    finally:
+        REQUEST_ID.reset(token)
+
+
+@asynccontextmanager
+async def async_context(ctx: Any) -> AsyncIterator[None]:
+    token = REQUEST_ID.set(ctx["request_id"])
+    try:
+        yield
+    finally:
+        REQUEST_ID.reset(token)
+
+
+@pytest.mark.chosen_path
+@pytest.mark.parametrize(("factory", "trips"), [(sync_context, 0), (async_context, 1)])
+def test_a_context_factory_keeps_the_call_in_the_callers_thread_if_it_is_sync(
+    app: FastAPI, factory: Any, trips: int
+) -> None:
+    """A sync context manager (context_logging's ``Context``) is entered in the caller's
+    thread; an async-only one needs the loop, so the call runs there."""
+    configure(app=app, context_factory=factory)
+
+    def dep() -> str:
+        return f"{REQUEST_ID.get()} in {thread()}"
+
+    @with_fastapi_depends(context={"request_id": "r-1"})
+    def job(*, seen: Annotated[str, Depends(dep)]) -> tuple[str, str]:
+        return seen, REQUEST_ID.get()
+
+    with round_trips(get_bridge()) as made:
+        assert job() == ("r-1 in MainThread", "r-1")
+    assert len(made) == trips
+    assert REQUEST_ID.get() == "-"
+
+
+# -- background tasks ------------------------------------------------------------------------
+
+
+def test_background_tasks_def_in_the_callers_thread_async_on_the_loop(
+    app: FastAPI, path: str
+) -> None:
+    ran: list[str] = []
+
+    def note(tasks: BackgroundTasks) -> None:
+        tasks.add_task(lambda: ran.append(f"def task in {thread()}"))
+
+        async def async_task() -> None:
+            ran.append(f"async task in {thread()}")
+
+        tasks.add_task(async_task)
+
+    @with_fastapi_depends(app=app)
+    def job(*, _: Annotated[None, Depends(note)]) -> str:
+        ran.append("body")
+        return "done"
+
+    def call() -> str:
+        return job()
+
+    worker = threading.Thread(target=lambda: ran.append(call()), name="caller")
+    worker.start()
+    worker.join(20)
+    assert ran == ["body", "def task in caller", f"async task in {BRIDGE}", "done"]
+
+
+# -- a request-bound def graph: the request is built in the caller's thread ------------------
+
+
+@pytest.mark.chosen_path
+def test_a_def_graph_reading_the_request_and_the_call_scope(app: FastAPI) -> None:
+    def who(request: Request) -> str:
+        return f"{request.method} {request.url.path} {request.headers['x-user']} {thread()}"
+
+    @with_fastapi_depends(app=app, scope={"method": "POST"})
+    def job(*, seen: Annotated[str, Depends(who)]) -> str:
+        return seen
+
+    with round_trips(get_bridge()) as made:
+        assert job(_scope={"path": "/jobs", "headers": {"x-user": "ann"}}) == (
+            "POST /jobs ann MainThread"
+        )
+    assert made == []
+
+
+# -- interrupts between this path's own lines ------------------------------------------------
+
+_PACKAGES = tuple(
+    str(Path(module.__file__).parent)  # type: ignore[arg-type]
+    for module in (fda_core, fda_sync)
+)
+
+
+@contextmanager
+def interrupt_at(position: int) -> Iterator[list[int]]:
+    """Raise ``KeyboardInterrupt`` at the ``position``-th point of the library's code, in
+    this thread, where a signal handler could raise it: on entering a function of the
+    library, and when a built-in it calls returns. Yields the count of points."""
+    count = [0]
+
+    def profiler(frame: FrameType, event: str, arg: Any) -> None:
+        if event not in ("call", "c_return") or signal.getsignal(signal.SIGINT) is not ours:
+            return  # nothing a signal can interrupt, or signals are held back (teardown)
+        if frame.f_code.co_filename.startswith(_PACKAGES):
+            count[0] += 1
+            if count[0] == position:
+                where = f"{frame.f_code.co_name}:{frame.f_lineno}"
+                raise KeyboardInterrupt(f"injected at {event} in {where}")
+
+    ours = signal.getsignal(signal.SIGINT)
+    sys.setprofile(profiler)
+    try:
+        yield count
+    finally:
+        sys.setprofile(None)
+
+
+@pytest.mark.chosen_path
+@pytest.mark.parametrize("body_fails", [False, True], ids=["body returns", "body raises"])
+def test_an_interrupt_at_any_line_loses_no_teardown(app: FastAPI, body_fails: bool) -> None:
+    """KeyboardInterrupt injected at each point of the library's code where a signal
+    could raise it during an all-def call, one point per call: every session opened is
+    closed exactly once, before the interrupt reaches the caller, and no call is left in
+    flight (a bridge at exit would wait for it)."""
+    events: list[str] = []
+    Repo = tutorial_graph(events)
+
+    @with_fastapi_depends(app=app)
+    def job(*, repo: Annotated[Repo, Depends()]) -> str:
+        if body_fails:
+            raise ValueError("body")
+        return repo.db
+
+    with pytest.raises(ValueError, match="body") if body_fails else contextlib.nullcontext():
+        job()  # compiled, and its plan cached, before lines are counted
+    bridge = get_bridge()
+    position = 0
+    while True:
+        position += 1
+        events.clear()
+        with interrupt_at(position) as count:
+            try:
+                job()
+            except KeyboardInterrupt as exc:
+                outcome = f"interrupted {exc}"
+            except ValueError:
+                outcome = "body raised"
+            else:
+                outcome = "returned"
+            # Counted before the garbage collector could close a generator left open.
+            opened = sum(e.startswith("open") for e in events)
+            closed = sum(e.startswith("close") for e in events)
+        assert opened == closed <= 1, f"position {position} ({outcome}): {events}"
+        assert not bridge.in_flight.busy(), f"position {position}: in flight ({outcome})"
+        if position > count[0]:  # the call ran to its end: every position was tried
+            assert outcome == ("body raised" if body_fails else "returned")
+            break
+        assert outcome.startswith("interrupted"), f"position {position}: the interrupt was lost"
+    assert position > 40  # the whole call was walked through
