@@ -433,6 +433,7 @@ def test_an_interrupt_at_any_line_loses_no_teardown(app: FastAPI, body_fails: bo
     with pytest.raises(ValueError, match="body") if body_fails else contextlib.nullcontext():
         job()  # compiled, and its plan cached, before lines are counted
     bridge = get_bridge()
+    handlers = {signum: signal.getsignal(signum) for signum in signal.Signals}
     position = 0
     while True:
         position += 1
@@ -451,6 +452,12 @@ def test_an_interrupt_at_any_line_loses_no_teardown(app: FastAPI, body_fails: bo
             closed = sum(e.startswith("close") for e in events)
         assert opened == closed <= 1, f"position {position} ({outcome}): {events}"
         assert not bridge.in_flight.busy(), f"position {position}: in flight ({outcome})"
+        # Signal handlers held back during teardown are all back (at the latest once the
+        # next call's teardown finished what an interrupt cut short).
+        with contextlib.suppress(ValueError):
+            job()
+        now = {signum: signal.getsignal(signum) for signum in signal.Signals}
+        assert now == handlers, f"position {position} ({outcome}): handlers not restored"
         if position > count[0]:  # the call ran to its end: every position was tried
             assert outcome == ("body raised" if body_fails else "returned")
             break

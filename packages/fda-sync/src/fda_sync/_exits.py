@@ -11,7 +11,6 @@ the next.
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from types import GeneratorType, TracebackType
@@ -20,7 +19,7 @@ from typing import Any
 from starlette.background import BackgroundTasks
 
 from fda_core import _compat
-from fda_sync._signals import SignalsDeferred
+from fda_sync._signals import signals_held
 
 __all__ = ["Teardown", "enter_generator", "exit_generator", "suspended"]
 
@@ -98,9 +97,7 @@ class Teardown:
         """
         if not self.function and not self.request:
             return False
-        if threading.get_ident() != threading.main_thread().ident:
-            return _unwind((self.function, self.request), exc)
-        with SignalsDeferred():  # where signal handlers run: Ctrl-C waits for teardown
+        with signals_held():  # in the main thread: Ctrl-C waits for the end of teardown
             return _unwind((self.function, self.request), exc)
 
 

@@ -6,19 +6,24 @@ teardown would stop it half-way. While teardown runs there, the handlers of the 
 interrupting signals are swapped for one that notes the signal; it is delivered again
 once the teardown is done. A second signal of a kind already held back goes through at
 once, so pressing ``Ctrl-C`` twice still stops a teardown that hangs.
+
+Every sync call that tears something down in the main thread pays for this, so it is
+lean: one object for the whole process (holds nest: a teardown that makes a sync call),
+handlers read and set through ``_signal``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import signal
 import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-__all__ = ["SignalsDeferred", "signals_held"]
+__all__ = ["in_main_thread", "signals_held"]
 
 _getsignal: Callable[[int], Any] = signal.getsignal
 _setsignal: Callable[[int, Any], Any] = signal.signal
@@ -36,42 +41,61 @@ _INTERRUPTING = tuple(
     if hasattr(signal, name)
 )
 
-_NOTHING_HELD = contextlib.nullcontext()
+_main_ident = threading.main_thread().ident
 
 
-def signals_held() -> contextlib.AbstractContextManager[None]:
-    """``SignalsDeferred`` in the main thread (the only one where handlers run)."""
-    if threading.get_ident() == threading.main_thread().ident:
-        return SignalsDeferred()
-    return _NOTHING_HELD
+def _forked() -> None:
+    global _main_ident
+    _main_ident = threading.get_ident()  # the thread that forked is the child's main one
 
 
-class SignalsDeferred(contextlib.AbstractContextManager[None]):
-    """Hold back the Python handlers of interrupting signals until the block is done, then
-    deliver the signals that came meanwhile. Main thread only (where handlers run)."""
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_forked)
 
-    __slots__ = ("_handler", "_pending", "_restoring", "_saved")
+
+def in_main_thread() -> bool:
+    """Whether this is the main thread, where Python runs signal handlers."""
+    return threading.get_ident() == _main_ident
+
+
+class _Held(contextlib.AbstractContextManager[None]):
+    """Holds the Python handlers of interrupting signals back while a block runs (nested
+    blocks: until the outermost ends), then delivers the signals that came meanwhile.
+
+    A signal may land anywhere here too, even while handlers are put back: the original
+    handlers stay in ``_saved`` until each one is back in place, so an interrupted restore
+    leaves nothing lost (the next one finishes it) and no signal swallowed (``_defer``
+    delivers at once while nothing is held).
+    """
 
     def __init__(self) -> None:
-        self._pending: list[int] = []
+        self._depth = 0
         self._saved: dict[int, Callable[[int, Any], Any]] = {}
+        self._pending: list[int] = []
         self._restoring = False
-        self._handler = self._defer  # one bound method: handlers are compared by identity
 
     def _defer(self, signum: int, frame: Any) -> None:
-        if signum in self._pending and not self._restoring:
-            self._saved[signum](signum, frame)  # the second one goes through
-        elif signum not in self._pending:
+        if self._restoring:  # delivered once the handlers are back
+            if signum not in self._pending:
+                self._pending.append(signum)
+        elif self._depth == 0 or signum in self._pending:
+            # Nothing held (a restore was cut short), or a second signal of this kind.
+            self._saved[signum](signum, frame)
+        else:
             self._pending.append(signum)
 
     def __enter__(self) -> None:
+        self._depth += 1
+        if self._depth > 1:
+            return
         try:
             for signum in _INTERRUPTING:
                 handler = _getsignal(signum)
-                if callable(handler):
+                if callable(handler) and handler is not _defer:
                     self._saved[signum] = handler
-                    _setsignal(signum, self._handler)
+                    _setsignal(signum, _defer)
         except BaseException:  # a handler ran meanwhile and raised: undo, then raise
+            self._depth -= 1
             self._restore()
             raise
 
@@ -81,8 +105,11 @@ class SignalsDeferred(contextlib.AbstractContextManager[None]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
         self._restore()
-        pending = self._pending
+        pending, self._pending = self._pending, []
         if pending:  # delivered together, as the kernel would, to the handlers now installed
             signal.pthread_sigmask(signal.SIG_BLOCK, pending)
             try:
@@ -92,14 +119,25 @@ class SignalsDeferred(contextlib.AbstractContextManager[None]):
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, pending)
 
     def _restore(self) -> None:
-        """Put the handlers back, unless the block installed others; never stop half-way."""
+        """Put the handlers back, unless the block installed others."""
         self._restoring = True
-        error: BaseException | None = None
-        for signum, handler in self._saved.items():
-            while _getsignal(signum) is self._handler:
-                try:
+        try:
+            for signum, handler in list(self._saved.items()):
+                if _getsignal(signum) is _defer:
                     _setsignal(signum, handler)
-                except BaseException as exc:  # a handler run meanwhile raised: go on first
-                    error = error or exc
-        if error is not None:
-            raise error
+                del self._saved[signum]
+        finally:
+            self._restoring = False
+
+
+_held = _Held()
+_defer = _held._defer  # one bound method: handlers are compared by identity
+_NOTHING_HELD = contextlib.nullcontext()
+
+
+def signals_held() -> contextlib.AbstractContextManager[None]:
+    """Hold interrupting signals back for a block, in the main thread (the only one where
+    handlers run); elsewhere, nothing to hold."""
+    if threading.get_ident() == _main_ident:
+        return _held
+    return _NOTHING_HELD
