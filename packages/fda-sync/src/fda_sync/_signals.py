@@ -74,7 +74,7 @@ class _Held(contextlib.AbstractContextManager[None]):
         self._pending: list[int] = []
         self._restoring = False
 
-    def _defer(self, signum: int, frame: Any) -> None:
+    def defer(self, signum: int, frame: Any) -> None:
         if self._restoring:  # delivered once the handlers are back
             if signum not in self._pending:
                 self._pending.append(signum)
@@ -131,7 +131,7 @@ class _Held(contextlib.AbstractContextManager[None]):
 
 
 _held = _Held()
-_defer = _held._defer  # one bound method: handlers are compared by identity
+_defer = _held.defer  # one bound method: handlers are compared by identity
 _NOTHING_HELD = contextlib.nullcontext()
 
 
