@@ -261,15 +261,15 @@ def docs(session: nox.Session) -> None:
 @nox.session(python="3.12")
 def bench(session: nox.Session) -> None:
     """Benchmarks (not part of the default run): per-call cost against FastAPI's resolver,
-    a hand-built floor and fastapi-injectable; the bridge against a bare loop and anyio.
-    Each script runs twice: as is, then with the process pinned to CPU 0 (no cross-CPU
-    thread wake-ups, which a VM can make costly)."""
+    a hand-built floor, fast-depends and fastapi-injectable; the sync API on the graphs
+    sync code writes; the bridge against a bare loop and anyio. Each script runs twice:
+    as is, then with the process pinned to CPU 0 (no cross-CPU thread wake-ups, which a
+    VM can make costly). ``nox -s bench -- sync`` runs one script (resolution, sync,
+    bridge)."""
     _sync(session, "test")
-    session.install("fastapi-injectable")
+    session.install("fastapi-injectable", "fast-depends")
     runs = (("not pinned", ()), ("pinned to CPU 0 (--cpu 0)", ("--cpu", "0")))
-    for label, pin in runs:
-        session.log(f"=== bench_resolution.py, {label} ===")
-        session.run("python", "bench/bench_resolution.py", *pin, *session.posargs)
-    for label, pin in runs:
-        session.log(f"=== bench_bridge.py, {label} ===")
-        session.run("python", "bench/bench_bridge.py", *pin)
+    for script in session.posargs or ("resolution", "sync", "bridge"):
+        for label, pin in runs:
+            session.log(f"=== bench_{script}.py, {label} ===")
+            session.run("python", f"bench/bench_{script}.py", *pin)

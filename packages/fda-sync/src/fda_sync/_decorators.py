@@ -1,9 +1,11 @@
 """The sync decorators: each returns a plain sync callable, for ``def`` and ``async def``.
 
-Where code runs: each call is one task on the bridge loop, which resolves and tears down
-the dependencies. An ``async def`` body runs on the loop too, in that task. ``def`` code,
-the body and the ``def`` dependencies, runs in the caller's thread, lent to the task while
-it waits (``fda_core._threads``); a ``def`` body's exception is thrown into the
+Where code runs: ``def`` code (the body, the ``def`` dependencies) runs in the caller's
+thread, async code on the bridge loop. Each call takes the path that crosses between them
+the fewest times (``_driven.prefers_caller``): driven from the caller's thread, which
+sends only the async steps to the loop (``_driven``), or one task on the loop, which
+resolves and tears down the dependencies and lends the waiting caller's thread its ``def``
+steps (``fda_core._threads``). Either way a body's exception is thrown into the
 dependencies as a route's would be.
 """
 
@@ -130,9 +132,10 @@ def with_fastapi_depends(
 ) -> Any:
     """Resolve ``func``'s FastAPI dependencies on every call; return a plain sync callable.
 
-    Same options and call-time ``_scope=`` as the async decorator. A ``def`` body runs in
-    the caller's thread (thread-locals keep working), an ``async def`` body on the bridge
-    loop; dependencies always resolve and tear down on the loop.
+    Same options and call-time ``_scope=`` as the async decorator. ``def`` code (the body,
+    ``def`` dependencies) runs in the caller's thread, so thread-locals keep working;
+    ``async def`` code on the bridge loop. A graph of ``def`` dependencies never touches
+    the loop.
     """
     if func is None:
 
