@@ -11,9 +11,12 @@ steps, interrupts between its own lines).
 import asyncio
 import contextlib
 import contextvars
+import gc
 import signal
 import sys
 import threading
+import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -414,24 +417,59 @@ def interrupt_at(position: int) -> Iterator[list[int]]:
         sys.setprofile(None)
 
 
-@pytest.mark.chosen_path
-@pytest.mark.parametrize("body_fails", [False, True], ids=["body returns", "body raises"])
-def test_an_interrupt_at_any_line_loses_no_teardown(app: FastAPI, body_fails: bool) -> None:
-    """KeyboardInterrupt injected at each point of the library's code where a signal
-    could raise it during an all-def call, one point per call: every session opened is
-    closed exactly once, before the interrupt reaches the caller, and no call is left in
-    flight (a bridge at exit would wait for it)."""
-    events: list[str] = []
+def interrupt_graphs(events: list[str]) -> dict[str, Any]:
+    """Graphs for the interrupt test: all def; def and async steps mixed (an async
+    generator, an async def dependency: they share the call's task)."""
     Repo = tutorial_graph(events)
 
+    async def token() -> AsyncIterator[str]:
+        events.append("open token")
+        try:
+            yield "t"
+        finally:
+            events.append("close token")
+
+    async def user(repo: Annotated[Repo, Depends()], t: Annotated[str, Depends(token)]) -> str:
+        return t + repo.db
+
+    return {
+        "all def": Annotated[Repo, Depends()],
+        "mixed": Annotated[str, Depends(user)],
+    }
+
+
+@pytest.mark.chosen_path
+@pytest.mark.parametrize("graph", ["all def", "mixed", "context factory"])
+@pytest.mark.parametrize("body_fails", [False, True], ids=["body returns", "body raises"])
+def test_an_interrupt_anywhere_loses_no_teardown(
+    app: FastAPI, graph: str, body_fails: bool
+) -> None:
+    """KeyboardInterrupt injected at each point of the library's code where a signal
+    could raise it, in the caller's thread, one point per call: every dependency opened is
+    closed exactly once, before the interrupt reaches the caller; no call is left in
+    flight (a bridge at exit would wait for it); every signal handler is back."""
+    events: list[str] = []
+    dependency = interrupt_graphs(events)["mixed" if graph == "mixed" else "all def"]
+    if graph == "context factory":
+
+        @contextmanager
+        def context(ctx: Any) -> Iterator[None]:
+            events.append("open context")
+            try:
+                yield
+            finally:
+                events.append("close context")
+
+        configure(app=app, context_factory=context)
+
     @with_fastapi_depends(app=app)
-    def job(*, repo: Annotated[Repo, Depends()]) -> str:
+    def job(*, value: dependency) -> str:
         if body_fails:
             raise ValueError("body")
-        return repo.db
+        return "done"
 
     with pytest.raises(ValueError, match="body") if body_fails else contextlib.nullcontext():
-        job()  # compiled, and its plan cached, before lines are counted
+        job()  # compiled, and its plan cached, before the points are counted
     bridge = get_bridge()
     handlers = {signum: signal.getsignal(signum) for signum in signal.Signals}
     position = 0
@@ -448,9 +486,9 @@ def test_an_interrupt_at_any_line_loses_no_teardown(app: FastAPI, body_fails: bo
             else:
                 outcome = "returned"
             # Counted before the garbage collector could close a generator left open.
-            opened = sum(e.startswith("open") for e in events)
-            closed = sum(e.startswith("close") for e in events)
-        assert opened == closed <= 1, f"position {position} ({outcome}): {events}"
+            opened = sorted(e.split()[1] for e in events if e.startswith("open"))
+            closed = sorted(e.split()[1] for e in events if e.startswith("close"))
+        assert opened == closed, f"position {position} ({outcome}): {events}"
         assert not bridge.in_flight.busy(), f"position {position}: in flight ({outcome})"
         # Signal handlers held back during teardown are all back (at the latest once the
         # next call's teardown finished what an interrupt cut short).
@@ -463,3 +501,132 @@ def test_an_interrupt_at_any_line_loses_no_teardown(app: FastAPI, body_fails: bo
             break
         assert outcome.startswith("interrupted"), f"position {position}: the interrupt was lost"
     assert position > 40  # the whole call was walked through
+
+
+# -- what only one task for a call's async steps gives ---------------------------------------
+
+
+def test_a_calls_async_steps_share_one_task_as_in_a_route(path: str) -> None:
+    """State keyed by the task (``async_scoped_session(scopefunc=current_task)``) is the
+    same for an async dependency and the async body, as in a route."""
+    seen: list[int] = []
+
+    def settings() -> Iterator[str]:
+        yield "cfg"
+
+    async def current_user(s: Annotated[str, Depends(settings)]) -> int:
+        seen.append(id(asyncio.current_task()))
+        return seen[-1]
+
+    async def body(*, user_task: Annotated[int, Depends(current_user)]) -> bool:
+        return id(asyncio.current_task()) == user_task
+
+    app = FastAPI()
+    app.get("/")(body)
+    with TestClient(app) as client:
+        assert client.get("/").json() is True
+    assert with_fastapi_depends(body, app=app)() is True
+
+
+def test_a_cancelled_error_raised_by_a_dependency_tears_down_in_order(path: str) -> None:
+    """An async dependency that awaits a future someone else cancelled raises
+    ``CancelledError`` while async generators are open: teardown still runs in reverse
+    order, and the caller gets the ``CancelledError``."""
+    log: list[str] = []
+
+    def generator(name: str) -> Any:
+        async def dependency() -> AsyncIterator[str]:
+            log.append(f"open {name}")
+            try:
+                yield name
+            except BaseException as exc:
+                log.append(f"{name} saw {type(exc).__name__}")
+                raise
+
+        return Annotated[str, Depends(dependency)]
+
+    def session(a1: generator("a1"), a2: generator("a2")) -> Iterator[str]:
+        log.append("open d")
+        try:
+            yield "d"
+        except BaseException as exc:
+            log.append(f"d saw {type(exc).__name__}")
+            raise
+
+    async def fails(d: Annotated[str, Depends(session)]) -> None:
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future
+
+    @with_fastapi_depends(app=FastAPI())
+    def job(*, x: Annotated[None, Depends(fails)]) -> str:
+        return "body"
+
+    with pytest.raises(asyncio.CancelledError):
+        job()
+    opened = ["open a1", "open a2", "open d"]
+    assert log == [
+        *opened,
+        "d saw CancelledError",
+        "a2 saw CancelledError",
+        "a1 saw CancelledError",
+    ]
+
+
+def test_a_call_leaves_nothing_for_the_cycle_collector(path: str) -> None:
+    """What a call held is freed when it returns (no reference cycle keeps it alive)."""
+
+    class Big:
+        pass
+
+    refs: list[weakref.ref[Big]] = []
+
+    def big() -> Iterator[Big]:
+        value = Big()
+        refs.append(weakref.ref(value))
+        yield value
+
+    async def check(b: Annotated[Big, Depends(big)]) -> str:
+        return "ok"
+
+    @with_fastapi_depends(app=FastAPI())
+    def job(*, b: Annotated[Big, Depends(big)], c: Annotated[str, Depends(check)]) -> str:
+        return c
+
+    gc.disable()
+    try:
+        for _ in range(3):
+            assert job() == "ok"
+        # The task a call's async steps shared ends on the loop just after the call.
+        deadline = time.monotonic() + 10
+        while any(ref() for ref in refs) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [ref() for ref in refs] == [None, None, None]
+    finally:
+        gc.enable()
+
+
+def test_a_refused_call_enters_no_context(app: FastAPI, path: str) -> None:
+    """From a running event loop the call is refused before anything starts, the
+    context factory's manager included."""
+    entered: list[str] = []
+
+    @contextmanager
+    def context(ctx: Any) -> Iterator[None]:
+        entered.append("enter")
+        yield
+
+    configure(app=app, context_factory=context)
+
+    @with_fastapi_depends
+    def job() -> str:
+        return "body"
+
+    async def from_a_coroutine() -> None:
+        with pytest.raises(fda_sync.BridgeError, match="event loop"):
+            job()
+
+    asyncio.run(from_a_coroutine())
+    assert entered == []
+    assert job() == "body"
+    assert entered == ["enter"]

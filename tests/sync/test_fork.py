@@ -5,10 +5,12 @@ kills it), so "returns within 2 s" fails loudly instead of blocking the suite.
 """
 
 import ast
+import subprocess
+import sys
 
 import pytest
 
-from .conftest import run_script
+from .conftest import PYTHON_FLAGS, force_path, run_script
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -198,3 +200,46 @@ print("parent: child exit", os.waitstatus_to_exitcode(status), flush=True)
     assert script.returncode == 0, script.stderr
     assert "child: BridgeError True" in script.lines
     assert "parent: child exit 0" in script.lines
+
+
+def test_a_fork_child_leaving_a_call_never_tears_down_its_parents_dependencies(
+    path: str,
+) -> None:
+    """The child of a fork in a ``def`` body leaves the call with ``BridgeError`` and may
+    exit normally: the session its parent opened is closed once, by the parent, never by
+    the child (not even by its garbage collector at exit)."""
+    code = (
+        force_path(path)
+        + PRELUDE
+        + """
+signal.alarm(20)  # a hang, in parent or child, ends the process (no faulthandler: its
+                  # watchdog thread does not exist in a fork child, which then hangs at exit)
+parent = os.getpid()
+
+def session():
+    try:
+        yield "s"
+    finally:
+        print("teardown in", "parent" if os.getpid() == parent else "CHILD", flush=True)
+
+@with_fastapi_depends(app=app)
+def forking(*, s: Annotated[str, Depends(session)]) -> int:
+    return os.fork()
+
+try:
+    pid = forking()
+except BridgeError:
+    sys.exit(0)  # a normal exit: the interpreter finalizes, collectors run
+_, status = os.waitpid(pid, 0)
+print("parent: child exit", os.waitstatus_to_exitcode(status), flush=True)
+"""
+    )
+    completed = subprocess.run(
+        [sys.executable, *PYTHON_FLAGS, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == ["teardown in parent", "parent: child exit 0"]

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, TypeVar
 
-from fda_core._threads import WaitingThread, lend, lent
+from fda_core._threads import WaitingThread, exiting, lend, lent
 
 __all__ = ["TaskHeld"]
 
@@ -40,6 +40,16 @@ def _settle(future: asyncio.Future[Any], exc: BaseException) -> None:
         future.cancel()
     else:
         future.set_exception(exc)
+
+
+def _cancelling() -> bool:
+    """Whether the current task is being cancelled, rather than seeing a ``CancelledError``
+    that code it runs raised (awaiting a future someone cancelled). Python 3.10 cannot
+    tell, but for the loop's shutdown: only that cancels a holder without a word."""
+    if exiting():
+        return True
+    task: Any = asyncio.current_task()
+    return hasattr(task, "cancelling") and task.cancelling() > 0
 
 
 class TaskHeld(Generic[T]):
@@ -98,8 +108,10 @@ class TaskHeld(Generic[T]):
         if not self._operation_cancelled:
             return False
         self._operation_cancelled = False
+        if exiting():  # the loop cancels every task, this one too (Python 3.10 can't tell)
+            return False
         task: Any = asyncio.current_task()
-        # Python 3.11+: unless the holder itself was cancelled too (the loop shutting down).
+        # Python 3.11+: unless the holder itself was cancelled too.
         return not (hasattr(task, "uncancel") and task.uncancel() > 0)
 
     async def exit(self, exc: BaseException | None = None) -> bool:
@@ -169,6 +181,8 @@ class TaskHeld(Generic[T]):
                 if self._consume_operation_cancel():
                     continue
                 _settle(future, cancelled)
+                if not _cancelling():
+                    continue  # the operation's own (it awaited a cancelled future)
                 pending = _Exit(cancelled)
                 break
             except BaseException as exc:  # the caller gets it; the context stays open

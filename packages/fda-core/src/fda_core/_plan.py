@@ -151,7 +151,12 @@ class Teardown:
             return exc is not None
         if current is exc:
             return False
-        raise current
+        context = current.__context__
+        try:
+            raise current
+        except BaseException:
+            current.__context__ = context  # its chain, not the exception being handled
+            raise
 
 
 class Plan:

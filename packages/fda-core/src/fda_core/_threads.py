@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WaitingThread",
+    "context_snapshot",
     "contextmanager_in_thread",
     "diverted",
+    "exiting",
     "lend",
     "lent",
     "run_inline",
@@ -85,9 +87,24 @@ def _runs_inline() -> bool:
     return bool(_inline) and asyncio.get_running_loop() in _inline
 
 
+def exiting() -> bool:
+    """Whether the running loop tears down at interpreter exit (``run_inline``): it is
+    about to cancel every task it runs."""
+    return _runs_inline()
+
+
 def diverted() -> bool:
     """Whether sync functions of the current task avoid FastAPI's threadpool."""
     return lent() is not None or _runs_inline()
+
+
+def context_snapshot() -> contextvars.Context:
+    """A copy of the current context variables, for code that goes on elsewhere with
+    them: without the thread lent to this task (it would keep this call alive)."""
+    snapshot = contextvars.copy_context()
+    if snapshot.get(_lent) is not None:
+        snapshot.run(_lent.set, None)
+    return snapshot
 
 
 @contextmanager

@@ -159,7 +159,7 @@ class Bridge:
 
         Refused (before anything starts) on a thread that runs an event loop.
         """
-        self._refuse_running_loop()
+        self.refuse_running_loop()
         state = self._state
         if state is not None and state.usable and state.pid == os.getpid():
             return state
@@ -185,7 +185,7 @@ class Bridge:
         Refused as a call on the loop would be: from a thread running an event loop, and
         once the interpreter exits.
         """
-        self._refuse_running_loop()
+        self.refuse_running_loop()
         if _at_exit and not self.in_flight.in_this_thread():
             if threading.current_thread().daemon:
                 threading.Event().wait()  # as ``_fail``: frozen soon anyway
@@ -205,7 +205,9 @@ class Bridge:
             return None
         return state.loop
 
-    def _refuse_running_loop(self) -> None:
+    def refuse_running_loop(self) -> None:
+        """Raise ``BridgeError`` on a thread that runs an event loop: a blocking call there
+        would freeze it, or deadlock on the bridge's own."""
         running = asyncio._get_running_loop()
         if running is not None:
             state = self._state
@@ -408,10 +410,15 @@ class Bridge:
                 _fail(state)
             if isinstance(error, Carried):
                 error = error.original
+            context = error.__context__
             try:
                 raise error
+            except BaseException:
+                # Its chain from the loop, not whatever exception the caller is handling.
+                error.__context__ = context
+                raise
             finally:
-                del error
+                del error, context
         return call.result  # type: ignore[no-any-return]
 
     def _state_for(self, owner: LoopState | None) -> LoopState:
@@ -422,7 +429,7 @@ class Bridge:
         if state is None or not state.usable or state.pid != os.getpid():
             state = self.state()
         else:
-            self._refuse_running_loop()
+            self.refuse_running_loop()
         if owner is not None and owner is not state:
             raise _foreign_owner_error(owner)
         return state

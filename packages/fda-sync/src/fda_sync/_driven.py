@@ -43,6 +43,8 @@ _GENERATOR = CallKind.GENERATOR
 _COROUTINE = CallKind.COROUTINE
 
 _forks = 0  # forks this process descends from (``os.getpid()`` is a system call)
+_forgotten: list[Teardown] = []  # a fork child's share of its parent's calls
+_CALLER: Any = object()  # the call's own claim on its teardown (``InFlight.claim``)
 
 
 def _count_fork() -> None:
@@ -63,18 +65,19 @@ def prefers_caller(plan: Plan, body_is_async: bool) -> bool:
 class _Call:
     """One sync call driven from the caller's thread."""
 
-    __slots__ = ("bridge", "claims", "context", "forks", "loop", "teardown", "thread")
+    __slots__ = ("bridge", "claims", "context", "forks", "loop", "steps", "teardown", "thread")
 
-    def __init__(self, bridge: Bridge, context: contextvars.Context) -> None:
+    def __init__(self, bridge: Bridge, context: contextvars.Context, steps: int) -> None:
         self.bridge = bridge
         #: The call's context variables: the caller's, and what its async steps set.
         #: ``def`` code runs in copies of it, as in FastAPI's threadpool.
         self.context = context
+        self.steps = steps  # async steps of the call (at most)
         self.forks = _forks
         self.teardown = Teardown()
         self.loop: LoopSide | None = None  # made by the first async step
         self.thread = 0  # set by ``Bridge.admit``
-        self.claims: list[object] = []  # ``InFlight.claim``
+        self.claims: list[object] = []  # ``InFlight.claim``: _CALLER, or the exit's
 
     def node(self, node: Any, kwargs: dict[str, Any]) -> Any:
         """Call one node of the plan (``Plan.solve_with``)."""
@@ -94,7 +97,7 @@ class _Call:
 
     def loop_side(self) -> LoopSide:
         if self.loop is None:
-            self.loop = LoopSide(self.bridge)
+            self.loop = LoopSide(self.bridge, self.steps)
         return self.loop
 
     def here(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
@@ -118,10 +121,13 @@ class _Call:
         """Tear down (``error`` thrown in), then run background tasks if all went well,
         as ``fda_core._resolution`` ends a call. The caller re-raises ``error``."""
         if _forks != self.forks:
-            return  # a fork child: the parent tears down
+            # A fork child: the parent tears down. Nothing here may close what the call
+            # holds, not even the garbage collector: it stays referenced for good.
+            _forgotten.append(self.teardown)
+            return
         if not self.claims:
-            self.bridge.in_flight.claim(self, self)
-        if self.claims[0] is not self:
+            self.bridge.in_flight.claim(self, _CALLER)
+        if self.claims[0] is not _CALLER:
             return  # torn down at exit already
         interrupted = self.loop is not None and error in self.loop.interrupted
         thrown = error
@@ -145,6 +151,8 @@ class _Call:
                     self.on_loop(task.func, task.args, task.kwargs)
                 else:
                     self.here(task.func, *task.args, **task.kwargs)
+        if self.loop is not None:
+            self.loop.finish()
 
     def end_late(self, interrupt: BaseException) -> None:
         """An interrupt cut ``end`` short: what teardown is left still runs, the interrupt
@@ -152,8 +160,8 @@ class _Call:
         if _forks != self.forks:
             return
         if not self.claims:
-            self.bridge.in_flight.claim(self, self)
-        if self.claims[0] is self:
+            self.bridge.in_flight.claim(self, _CALLER)
+        if self.claims[0] is _CALLER:
             self.teardown.exit(interrupt)
 
     def abandon(self) -> None:
@@ -176,20 +184,21 @@ def call_in_caller(
     manager: Any = None,
 ) -> Any:
     """Resolve ``plan``, call ``body`` with the values, tear down: a whole sync call, driven
-    from this thread. ``manager``: the context factory's (sync) manager for the call."""
-    call = _Call(bridge, contextvars.copy_context())
+    from this thread. ``manager``: the context factory's (sync) manager for the call,
+    entered around it in a context of its own."""
+    steps = plan.async_steps + body_is_async
     if manager is None:
+        call = _Call(bridge, contextvars.copy_context(), steps)
         return _call(call, plan, request, body, body_is_async, args, kwargs)
-    context = call.context
-    context.run(manager.__enter__)
-    try:
-        result = _call(call, plan, request, body, body_is_async, args, kwargs)
-    except BaseException as exc:
-        if context.run(manager.__exit__, type(exc), exc, exc.__traceback__):
-            return None  # it suppressed the exception: there is no result
-        raise
-    context.run(manager.__exit__, None, None, None)
-    return result
+    bridge.refuse_running_loop()  # before the manager is entered, as on the loop
+
+    def in_manager() -> Any:
+        with manager:  # the call's context variables: this context's, the manager's set
+            call = _Call(bridge, contextvars.copy_context(), steps)
+            return _call(call, plan, request, body, body_is_async, args, kwargs)
+        return None  # it suppressed the exception: there is no result
+
+    return contextvars.copy_context().run(in_manager)
 
 
 def _call(

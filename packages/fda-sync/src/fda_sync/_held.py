@@ -131,6 +131,12 @@ class SyncHeld(Generic[T]):
         """
         return self._bridge.run(lambda: self._held.exit(exc), shield=True, owner=self._state)
 
+    def close_soon(self) -> None:
+        """Exit the context without waiting for it (when nothing is left there that could
+        go wrong, or wait for anyone)."""
+        if self._state is not None:
+            self._bridge.call_soon(self._state, lambda: self._held.exit(None))
+
     def close_from_finalizer(self) -> None:
         """Exit without a blocking wait where waiting is impossible or pointless.
 

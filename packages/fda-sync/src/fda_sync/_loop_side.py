@@ -1,13 +1,18 @@
 """The async steps of a sync call driven from the caller's thread (``_driven``).
 
-Each async step is one round trip to the bridge loop: an ``async def`` dependency (say
-``HTTPBearer``), an ``async def`` body or background task runs in a task of its own, in a
-copy of the call's context variables, and sends back the variables it leaves. Async
-generator dependencies are entered and exited in one task, as FastAPI requires (0.162.7+
-also shields their teardown with a cancel scope only that task may exit): the call's
-first one starts a task that holds them (``SyncHeld``) until the last one's teardown, and
-the call's other async steps run there meanwhile, so they all share one context, as in a
-route's task.
+Each async step is one round trip to the bridge loop. In a route, a request's async
+dependencies, its async generators' set-up and teardown and an ``async def`` body all run
+in one task: they share its context variables, task-keyed state
+(``async_scoped_session(scopefunc=current_task)``), and FastAPI needs an async generator
+exited by the task that entered it (0.162.7+ also shields that teardown with a cancel
+scope only that task may exit). So a call with more than one async step runs them all in
+one task of its own, held open (``SyncHeld``) from its first async step until its last
+async generator is torn down, or until the call ends. A call with a single async step
+(a bearer-token user on a ``def`` graph) runs it in a task of its own, which it may as
+well: nothing else async shares it.
+
+Each step sends back the context variables it leaves: the call's ``def`` code runs in
+copies of them, as FastAPI's threadpool runs it in copies of the request task's.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from fda_core import _compat
+from fda_core._threads import context_snapshot
 from fda_sync._bridge import Bridge
 from fda_sync._held import SyncHeld
 
@@ -29,28 +35,39 @@ __all__ = ["LoopSide"]
 Outcome = tuple[Any, contextvars.Context]
 
 
-class _Generators(AbstractAsyncContextManager[Outcome]):
-    """The async generator dependencies of one call, in the task that holds them.
+class _CallTask(AbstractAsyncContextManager[Outcome]):
+    """The async steps of one call, in the task that holds them.
 
-    Entering it enters the first; ``enter`` and ``exit`` the others, one at a time, in the
-    order the caller's teardown asks; exiting it exits what is left (normally the last
-    one), then the cancel scope FastAPI shields their teardown with.
+    Entering it runs the first step; then ``run`` (an ``async def`` dependency, body or
+    background task), ``enter`` and ``exit`` (an async generator dependency), in the order
+    the caller sends them. Exiting it exits what is left (normally the last async
+    generator), then the cancel scope FastAPI shields their teardown with.
     """
 
-    def __init__(self, first: tuple[Any, dict[str, Any], object]) -> None:
-        self._first = first
+    def __init__(self, first: str, args: tuple[Any, ...]) -> None:
+        self._first = first, args  # the name of the method that runs the first step
         self._managers: dict[object, AbstractAsyncContextManager[Any]] = {}
         self._stack = AsyncExitStack()
         self._cleanup: list[Any] = []
 
     async def __aenter__(self) -> Outcome:
-        return await self.enter(*self._first)
+        name, args = self._first
+        self._first = name, ()  # nothing of the step is kept once it ran
+        outcome: Outcome = await getattr(self, name)(*args)
+        return outcome
+
+    @staticmethod
+    async def run(
+        func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> Outcome:
+        value = await func(*args, **kwargs)
+        return value, context_snapshot()
 
     async def enter(self, node: Any, kwargs: dict[str, Any], key: object) -> Outcome:
         manager = _compat.shield_teardown(node.factory(**kwargs), self._stack, self._cleanup)
         value = await manager.__aenter__()
         self._managers[key] = manager
-        return value, contextvars.copy_context()
+        return value, context_snapshot()
 
     async def exit(self, key: object, exc: BaseException | None) -> bool:
         manager = self._managers.pop(key, None)
@@ -75,16 +92,18 @@ class _Generators(AbstractAsyncContextManager[Outcome]):
 class LoopSide:
     """Round trips of one call to the bridge loop."""
 
-    __slots__ = ("abandoned", "bridge", "generators", "held", "interrupted", "keys")
+    __slots__ = ("abandoned", "bridge", "held", "interrupted", "keys", "shared", "task")
 
-    def __init__(self, bridge: Bridge) -> None:
+    def __init__(self, bridge: Bridge, steps: int) -> None:
         self.bridge = bridge
+        #: More than one async step: they all run in one task, the call's.
+        self.shared = steps > 1
+        self.held: SyncHeld[Outcome] | None = None
+        self.task: _CallTask | None = None
+        self.keys: set[object] = set()  # held async generators whose teardown is due
         #: An interrupt that reached the caller while it waited for a step: the step was
         #: cancelled, and what it raised on the loop was ``CancelledError``.
         self.interrupted: list[BaseException] = []
-        self.held: SyncHeld[Outcome] | None = None
-        self.generators: _Generators | None = None
-        self.keys: set[object] = set()  # held async generators whose teardown is due
         #: At interpreter exit: the loop's shutdown tears the generators down.
         self.abandoned = False
 
@@ -95,16 +114,14 @@ class LoopSide:
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
     ) -> Outcome:
-        """``await func(*args, **kwargs)``: in the task holding the call's async generators
-        if there is one, else in a task of its own, in a copy of ``context``."""
-
-        async def step() -> Outcome:
-            value = await func(*args, **kwargs)
-            return value, contextvars.copy_context()
-
-        if self.held is not None:
-            return self.held.run(step, interrupted=self.interrupted)
-        return context.run(self.bridge.run, step, interrupted=self.interrupted)
+        """``await func(*args, **kwargs)``, in a copy of ``context`` for a new task."""
+        if self.held is not None or self.shared:
+            return self._step(context, "run", (func, args, kwargs))
+        return context.run(
+            self.bridge.run,
+            functools.partial(_CallTask.run, func, args, kwargs),
+            interrupted=self.interrupted,
+        )
 
     def enter(
         self,
@@ -117,30 +134,41 @@ class LoopSide:
         the set-up starts: an interrupt in between loses none)."""
         key = object()
         push(functools.partial(self._exit, key), node.function_scoped)
-        if self.held is None:
-            generators = _Generators((node, kwargs, key))
-            held = SyncHeld(self.bridge, lambda: generators)
-            self.held, self.generators, self.keys = held, generators, {key}
-            try:  # its task runs in a copy of the call's context variables
-                outcome: Outcome = context.run(held.open, self.interrupted)
-            except BaseException:
-                self.held = self.generators = None
-                raise
-            return outcome
-        held_generators = self.generators
-        assert held_generators is not None
         self.keys.add(key)
-        return self.held.run(
-            lambda: held_generators.enter(node, kwargs, key), interrupted=self.interrupted
-        )
+        return self._step(context, "enter", (node, kwargs, key))
+
+    def _step(self, context: contextvars.Context, name: str, args: tuple[Any, ...]) -> Outcome:
+        """Run the call task's method ``name`` there; the first step starts the task."""
+        held, task = self.held, self.task
+        if held is not None and task is not None:
+            method = getattr(task, name)
+            return held.run(lambda: method(*args), interrupted=self.interrupted)
+        task = _CallTask(name, args)
+        held = SyncHeld(self.bridge, lambda: task)
+        self.held, self.task = held, task
+        try:  # its task runs in a copy of the call's context variables
+            outcome: Outcome = context.run(held.open, self.interrupted)
+        except BaseException:
+            if not held.held.active:  # it never started: nothing to tear down there
+                self.held = self.task = None
+            raise
+        return outcome
 
     def _exit(self, key: object, *details: Any) -> bool:
-        held, generators = self.held, self.generators
-        if held is None or generators is None or key not in self.keys or self.abandoned:
+        held, task = self.held, self.task
+        if held is None or task is None or key not in self.keys or self.abandoned:
             return False  # its set-up failed, or the loop's shutdown tears it down
         self.keys.discard(key)
         exc: BaseException | None = details[1]
         if self.keys:
-            return held.run(lambda: generators.exit(key, exc), shield=True)
-        self.held = self.generators = None  # the last one: its task ends with it
+            return held.run(lambda: task.exit(key, exc), shield=True)
+        self.held = self.task = None  # the last one: the call's task ends with it
         return held.close(exc)
+
+    def finish(self) -> None:
+        """The call is over: end its task if it still runs (no async generator held it),
+        without waiting: nothing is left there to go wrong."""
+        held = self.held
+        if held is not None and not self.keys and not self.abandoned:
+            self.held = self.task = None
+            held.close_soon()
