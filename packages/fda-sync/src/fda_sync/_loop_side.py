@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
 from typing import Any
@@ -141,7 +141,7 @@ class LoopSide:
         """Run the call task's method ``name`` there; the first step starts the task."""
         held, task = self.held, self.task
         if held is not None and task is not None:
-            method = getattr(task, name)
+            method: Callable[..., Awaitable[Outcome]] = getattr(task, name)
             return held.run(lambda: method(*args), interrupted=self.interrupted)
         task = _CallTask(name, args)
         held = SyncHeld(self.bridge, lambda: task)
