@@ -57,9 +57,10 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
 
 
 def prefers_caller(plan: Plan, body_is_async: bool) -> bool:
-    """Whether driving ``plan`` from the caller's thread makes no more thread hops than
-    running it on the loop, which sends each ``def`` step to the caller and back."""
-    return plan.async_steps + body_is_async <= 1 + plan.sync_steps + (not body_is_async)
+    """Whether driving ``plan`` from the caller's thread makes fewer round trips between
+    threads (one per async step) than running the call on the loop (one, then one per
+    ``def`` step). A tie goes to the loop: its round trips cost the loop less work."""
+    return plan.async_steps + body_is_async < 1 + plan.sync_steps + (not body_is_async)
 
 
 class _Call:
