@@ -24,7 +24,7 @@ from types import FrameType
 from typing import Annotated, Any
 
 import pytest
-from fastapi import BackgroundTasks, Depends, FastAPI, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.testclient import TestClient
 
@@ -630,3 +630,122 @@ def test_a_refused_call_enters_no_context(app: FastAPI, path: str) -> None:
     assert entered == []
     assert job() == "body"
     assert entered == ["enter"]
+
+
+@pytest.mark.chosen_path
+@pytest.mark.parametrize("graph", ["all def", "mixed"])
+def test_a_real_signal_at_any_point_is_delivered_once_and_loses_no_teardown(
+    app: FastAPI, graph: str
+) -> None:
+    """A real SIGINT (through whatever handler is installed then, the deferring one
+    included) at each point of the library's code, one point per call: the caller sees
+    exactly one KeyboardInterrupt (a held one after teardown), every dependency opened is
+    closed, and no signal stays held or pending."""
+    events: list[str] = []
+    dependency = interrupt_graphs(events)[graph]
+
+    @with_fastapi_depends(app=app)
+    def job(*, value: dependency) -> str:
+        return "done"
+
+    job()
+    original = signal.getsignal(signal.SIGINT)
+    count = [0, 0]  # points seen, the point to signal at
+
+    def profiler(frame: FrameType, event: str, arg: Any) -> None:
+        if event in ("call", "c_return") and frame.f_code.co_filename.startswith(_PACKAGES):
+            count[0] += 1
+            if count[0] == count[1]:
+                signal.raise_signal(signal.SIGINT)
+
+    position = 0
+    while True:
+        position += 1
+        count[:] = [0, position]
+
+        events.clear()
+        interrupts = 0
+        sys.setprofile(profiler)
+        try:
+            try:
+                job()
+            finally:
+                sys.setprofile(None)
+        except KeyboardInterrupt:
+            interrupts += 1
+        try:
+            time.sleep(0.01)  # a signal still on its way lands here
+        except KeyboardInterrupt:
+            interrupts += 1
+        if position > count[0]:
+            assert interrupts == 0
+            break
+        opened = sorted(e.split()[1] for e in events if e.startswith("open"))
+        closed = sorted(e.split()[1] for e in events if e.startswith("close"))
+        assert opened == closed, f"position {position}: {events}"
+        assert interrupts == 1, f"position {position}: {interrupts} interrupts"
+        assert signal.getsignal(signal.SIGINT) is original, f"position {position}"
+    assert position > 40
+
+
+def test_the_calls_task_ends_when_teardown_raises(path: str) -> None:
+    """Two async steps share the call's task; a teardown that turns the body's error
+    into another one still ends that task."""
+
+    def session() -> Iterator[str]:
+        try:
+            yield "s"
+        except ValueError:
+            raise HTTPException(500, "rolled back") from None
+
+    async def user(s: Annotated[str, Depends(session)]) -> str:
+        return "u"
+
+    @with_fastapi_depends(app=FastAPI())
+    async def job(*, u: Annotated[str, Depends(user)]) -> str:
+        raise ValueError("body")
+
+    async def holders() -> set[asyncio.Task[Any]]:
+        return {t for t in asyncio.all_tasks() if "_hold" in repr(t.get_coro())}
+
+    bridge = get_bridge()
+    before = bridge.run(holders)
+    for _ in range(20):
+        with pytest.raises(HTTPException, match="rolled back"):
+            job()
+
+    async def left() -> int:
+        for _ in range(100):  # the last call's task ends a moment after the call
+            if not await holders() - before:
+                return 0
+            await asyncio.sleep(0.02)
+        return len(await holders() - before)
+
+    assert bridge.run(left) == 0
+
+
+def test_async_background_tasks_run_in_the_dependencies_task(path: str) -> None:
+    """As in a route, an async background task runs in the task of the call's async
+    dependencies, and sees the context variables they set."""
+    seen: list[Any] = []
+
+    async def user(tasks: BackgroundTasks) -> int:
+        A.set("set by user")
+
+        async def task() -> None:
+            seen.extend([id(asyncio.current_task()), A.get()])
+
+        tasks.add_task(task)
+        return id(asyncio.current_task())
+
+    def job(*, user_task: Annotated[int, Depends(user)]) -> int:
+        return user_task
+
+    app = FastAPI()
+    app.get("/")(job)
+    with TestClient(app) as client:
+        route_user_task = client.get("/").json()
+    assert seen == [route_user_task, "set by user"]
+    seen.clear()
+    user_task = with_fastapi_depends(job, app=app)()
+    assert seen == [user_task, "set by user"]

@@ -189,3 +189,58 @@ raise SystemExit(3)
     assert script.returncode == 3
     assert script.stderr == ""
     assert script.lines == ["open dep", "teardown dep"]
+
+
+def test_exit_tears_a_busy_driven_call_down_in_order() -> None:
+    """A daemon thread is in a def body at exit; its call holds a def generator and an
+    async generator that depends on it: the async one is torn down first, then the def
+    one, each seeing the cancellation (on either path)."""
+    script = run_script(
+        PRELUDE
+        + """
+def session():
+    say("open session")
+    try:
+        yield "s"
+    except BaseException as exc:
+        say(f"session saw {type(exc).__name__}")
+        raise
+    finally:
+        time.sleep(0.05)
+        say("close session")
+
+async def token(s: Annotated[str, Depends(session)]):
+    say("open token")
+    try:
+        yield "t"
+    except BaseException as exc:
+        say(f"token saw {type(exc).__name__}")
+        raise
+    finally:
+        await asyncio.sleep(0.05)
+        say("close token")
+
+async def user(t: Annotated[str, Depends(token)]) -> str:
+    return "u"
+
+started = threading.Event()
+
+@with_fastapi_depends(app=app)
+def body(*, u: Annotated[str, Depends(user)]) -> None:
+    started.set()
+    time.sleep(60)
+
+threading.Thread(target=body, daemon=True).start()
+assert started.wait(10)
+say("main exits")
+"""
+    )
+    assert script.stderr == ""
+    assert script.returncode == 0
+    after = script.lines[script.lines.index("main exits") + 1 :]
+    assert after == [
+        "token saw CancelledError",
+        "close token",
+        "session saw CancelledError",
+        "close session",
+    ]

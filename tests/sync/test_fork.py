@@ -243,3 +243,62 @@ print("parent: child exit", os.waitstatus_to_exitcode(status), flush=True)
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.splitlines() == ["teardown in parent", "parent: child exit 0"]
+
+
+def test_a_fork_while_the_main_thread_holds_signals_gives_the_child_its_handlers(
+    path: str,
+) -> None:
+    """A worker thread forks while the main thread tears a call down (its signals held
+    back): the child's Ctrl-C and SIGTERM reach their handlers, as in any child."""
+    code = (
+        force_path(path)
+        + PRELUDE
+        + """
+signal.alarm(20)
+def on_term(signum, frame):
+    raise SystemExit("SIGTERM")
+signal.signal(signal.SIGTERM, on_term)
+
+in_teardown = threading.Event()
+def session():
+    yield "s"
+    in_teardown.set()
+    import time
+    time.sleep(1.0)  # a slow rollback in the main thread
+
+@with_fastapi_depends(app=app)
+def job(*, s: Annotated[str, Depends(session)]) -> str:
+    return s
+
+def forker():
+    in_teardown.wait(5)
+    pid = os.fork()
+    if pid == 0:
+        import time
+        seen = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                os.kill(os.getpid(), signum)
+                time.sleep(0.3)
+                seen.append("nothing")
+            except BaseException as exc:
+                seen.append(type(exc).__name__)
+        os.write(1, (" ".join(seen) + "\\n").encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+thread = threading.Thread(target=forker)
+thread.start()
+assert job() == "s"
+thread.join()
+"""
+    )
+    completed = subprocess.run(
+        [sys.executable, *PYTHON_FLAGS, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == ["KeyboardInterrupt SystemExit"]

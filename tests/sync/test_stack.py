@@ -12,6 +12,7 @@ from fda_core import configure
 from fda_sync import FastApiDepsStack, resolve_fastapi_depends
 
 from .conftest import Recorder
+from .test_reliability import _Interrupt
 
 pytestmark = pytest.mark.timeout(15)
 
@@ -154,3 +155,35 @@ def test_resolve_fastapi_depends_scope_and_overrides(app: FastAPI) -> None:
         handler, scope={"method": "PUT"}, dependency_overrides_provider=app
     ) as values:
         assert values == {"m": "PUT", "r": "fake"}
+
+
+@pytest.mark.timeout(30)
+def test_a_resolve_whose_dependency_survives_an_interrupt_leaves_the_stack_usable(
+    app: FastAPI,
+) -> None:
+    """An interrupted resolve whose dependency catches the cancellation and returns
+    anyway; then a dependency's own ``CancelledError`` (a future someone else cancelled)
+    reaches the caller at once, instead of being taken for the old cancellation."""
+
+    interrupt = _Interrupt()
+
+    async def survives_cancel() -> str:
+        interrupt.ready.set()  # Ctrl-C now, while this waits
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return "finished anyway"
+        return "slept"
+
+    async def raises_cancelled() -> str:
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future
+        return "unreachable"
+
+    with FastApiDepsStack(app=app) as stack, interrupt:
+        with pytest.raises(KeyboardInterrupt):
+            stack.resolve(survives_cancel)
+        with pytest.raises(asyncio.CancelledError):
+            stack.resolve(raises_cancelled)
+        assert stack.resolve(lambda: "still usable") == "still usable"

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from fda_core._threads import WaitingThread, exiting, lend, lent
 
-__all__ = ["TaskHeld"]
+__all__ = ["ClosedError", "TaskHeld"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,6 +52,10 @@ def _cancelling() -> bool:
     return hasattr(task, "cancelling") and task.cancelling() > 0
 
 
+class ClosedError(RuntimeError):
+    """An operation sent to a held context that is not open (any more)."""
+
+
 class TaskHeld(Generic[T]):
     """An async context manager entered, used and exited inside one dedicated task."""
 
@@ -61,13 +65,14 @@ class TaskHeld(Generic[T]):
         self._task: asyncio.Task[bool] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._exiting = False
+        self._closed = False  # the holder takes no more operations (it exits)
         self._current: asyncio.Future[Any] | None = None
         self._operation_cancelled = False
 
     @property
     def active(self) -> bool:
-        """Entered and not yet exited."""
-        return self._task is not None and not self._task.done()
+        """Entered and not exiting yet."""
+        return self._task is not None and not self._task.done() and not self._closed
 
     async def enter(self) -> T:
         """Start the holder task, enter the context there and return what it yields."""
@@ -91,7 +96,7 @@ class TaskHeld(Generic[T]):
         Cancelling the caller cancels the operation, not the held context.
         """
         if not self.active or self._queue is None:
-            raise RuntimeError("this context is not open")
+            raise ClosedError("this context is not open")
         self._check_loop()
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         future.add_done_callback(self._cancel_if_current)
@@ -102,6 +107,15 @@ class TaskHeld(Generic[T]):
         if future.cancelled() and future is self._current and self._task is not None:
             self._operation_cancelled = True
             self._task.cancel()
+
+    def _forget_operation_cancel(self) -> None:
+        """An operation ended otherwise than by the cancellation meant for it (it caught
+        it): the holder is no longer being cancelled."""
+        if self._operation_cancelled:
+            self._operation_cancelled = False
+            task: Any = asyncio.current_task()
+            if hasattr(task, "uncancel") and task.cancelling() > 0:
+                task.uncancel()
 
     def _consume_operation_cancel(self) -> bool:
         """Whether a cancellation of the holder was meant for one operation only."""
@@ -178,20 +192,23 @@ class TaskHeld(Generic[T]):
                 with lend(thread):
                     result = await operation()
             except asyncio.CancelledError as cancelled:
+                _settle(future, cancelled)
                 if self._consume_operation_cancel():
                     continue
-                _settle(future, cancelled)
                 if not _cancelling():
                     continue  # the operation's own (it awaited a cancelled future)
                 pending = _Exit(cancelled)
                 break
             except BaseException as exc:  # the caller gets it; the context stays open
+                self._forget_operation_cancel()
                 _settle(future, exc)
             else:
+                self._forget_operation_cancel()
                 if not future.done():
                     future.set_result(result)
             finally:
                 self._current = None
+        self._closed = True
         self._fail_queued()
         thrown = pending.exc
         with lend(pending.thread):
@@ -204,4 +221,4 @@ class TaskHeld(Generic[T]):
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if not isinstance(item, _Exit):
-                _settle(item[1], RuntimeError("this context was closed"))
+                _settle(item[1], ClosedError("this context was closed"))

@@ -162,13 +162,23 @@ class Teardown:
 class Plan:
     """A compiled graph: run the nodes in order; the last one is the endpoint itself."""
 
-    __slots__ = ("async_steps", "keys", "nodes", "reads_request", "slots", "sync_steps")
+    __slots__ = (
+        "async_steps",
+        "background",
+        "keys",
+        "nodes",
+        "reads_request",
+        "slots",
+        "sync_steps",
+    )
 
     def __init__(self, nodes: list[_Node], keys: list[Any]) -> None:
         self.nodes = tuple(nodes)
         self.keys = tuple(keys)  # the dependency-cache key of each slot
         self.slots = len(keys)
         self.reads_request = any(node.params or node.connection_names for node in nodes)
+        #: Whether a node takes ``BackgroundTasks`` (its tasks run after teardown).
+        self.background = any(node.background_name for node in nodes)
         # Steps of each side a call runs, set-up and teardown counted apart (the sync API
         # picks where it runs a plan by them).
         kinds = [node.kind for node in nodes]

@@ -278,8 +278,16 @@ class Bridge:
         while self.in_flight.busy() and state.loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(_POLL_INTERVAL)  # (set from other threads: no Event)
         run_inline(state.loop)  # no thread may start now: teardown runs on the loop
-        for call in list(state.pending):
+        stuck = list(state.pending)
+        for call in stuck:
             call.abandon()
+        await _cancel_and_wait({c.task for c in stuck if c.task is not None})
+        # Calls driven from their caller's thread, still busy: the exiting thread tears
+        # them down in order (their async generators' teardown comes here), then the rest.
+        self.in_flight.loop_ready.set()
+        teardown_deadline = state.loop.time() + EXIT_TEARDOWN_TIMEOUT
+        while not self.in_flight.settled.is_set() and state.loop.time() < teardown_deadline:  # noqa: ASYNC110
+            await asyncio.sleep(_POLL_INTERVAL)
         await _cancel_and_wait({t for t in asyncio.all_tasks() if t is not current})
         await state.loop.shutdown_asyncgens()
 
@@ -320,8 +328,8 @@ class Bridge:
             return
         stopping = state is not None and self._stop(state)
         # Calls driven from their caller's thread get the same grace (in parallel with
-        # the loop's); their def teardown left after it runs here.
-        self.in_flight.abandon(EXIT_GRACE)
+        # the loop's); their teardown left after it runs here.
+        self.in_flight.abandon(EXIT_GRACE, EXIT_TEARDOWN_TIMEOUT if stopping else None)
         if stopping:
             assert state is not None
             assert state.thread is not None

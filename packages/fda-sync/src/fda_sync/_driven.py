@@ -143,17 +143,19 @@ class _Call:
             and isinstance(error, RequestValidationError)
         ):
             thrown = None  # as a route of FastAPI 0.110-0.117: raised after teardown
-        if self.teardown.exit(thrown) and thrown is not None and not interrupted:
-            raise SwallowedExceptionError(thrown) from thrown
-        background = self.teardown.background
-        if error is None and background is not None:
-            for task in background.tasks:
-                if task.is_async:
-                    self.on_loop(task.func, task.args, task.kwargs)
-                else:
-                    self.here(task.func, *task.args, **task.kwargs)
-        if self.loop is not None:
-            self.loop.finish()
+        try:
+            if self.teardown.exit(thrown) and thrown is not None and not interrupted:
+                raise SwallowedExceptionError(thrown) from thrown
+            background = self.teardown.background
+            if error is None and background is not None:
+                for task in background.tasks:
+                    if task.is_async:
+                        self.on_loop(task.func, task.args, task.kwargs)
+                    else:
+                        self.here(task.func, *task.args, **task.kwargs)
+        finally:
+            if self.loop is not None:
+                self.loop.finish()  # the call's task, if it still runs
 
     def end_late(self, interrupt: BaseException) -> None:
         """An interrupt cut ``end`` short: what teardown is left still runs, the interrupt
@@ -163,15 +165,21 @@ class _Call:
         if not self.claims:
             self.bridge.in_flight.claim(self, _CALLER)
         if self.claims[0] is _CALLER:
-            self.teardown.exit(interrupt)
+            try:
+                self.teardown.exit(interrupt)
+            finally:
+                if self.loop is not None:
+                    self.loop.finish()
 
     def abandon(self) -> None:
-        """Interpreter exit, and the caller's thread still busy: tear down its ``def``
-        dependencies from here, as the loop tears down a call it runs (quietly)."""
-        if self.loop is not None:
-            self.loop.abandoned = True
+        """Interpreter exit, and the caller's thread still busy: tear down its
+        dependencies from here, in order, as the loop tears down a call it runs (quietly)."""
         with contextlib.suppress(BaseException):
-            self.teardown.exit(asyncio.CancelledError())
+            try:
+                self.teardown.exit(asyncio.CancelledError())
+            finally:
+                if self.loop is not None:
+                    self.loop.finish()
 
 
 def call_in_caller(
@@ -187,7 +195,8 @@ def call_in_caller(
     """Resolve ``plan``, call ``body`` with the values, tear down: a whole sync call, driven
     from this thread. ``manager``: the context factory's (sync) manager for the call,
     entered around it in a context of its own."""
-    steps = plan.async_steps + body_is_async
+    # Async steps the call may make: background tasks may be async too.
+    steps = plan.async_steps + body_is_async + plan.background
     if manager is None:
         call = _Call(bridge, contextvars.copy_context(), steps)
         return _call(call, plan, request, body, body_is_async, args, kwargs)

@@ -6,8 +6,8 @@ in one task: they share its context variables, task-keyed state
 (``async_scoped_session(scopefunc=current_task)``), and FastAPI needs an async generator
 exited by the task that entered it (0.162.7+ also shields that teardown with a cancel
 scope only that task may exit). So a call with more than one async step runs them all in
-one task of its own, held open (``SyncHeld``) from its first async step until its last
-async generator is torn down, or until the call ends. A call with a single async step
+one task of its own, held open (``SyncHeld``) from its first async step until the call
+ends (its background tasks, which may be async, run after teardown). A call with a single async step
 (a bearer-token user on a ``def`` graph) runs it in a task of its own, which it may as
 well: nothing else async shares it.
 
@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from fda_core import _compat
+from fda_core._holder import ClosedError
 from fda_core._threads import context_snapshot
 from fda_sync._bridge import Bridge
 from fda_sync._held import SyncHeld
@@ -92,7 +93,7 @@ class _CallTask(AbstractAsyncContextManager[Outcome]):
 class LoopSide:
     """Round trips of one call to the bridge loop."""
 
-    __slots__ = ("abandoned", "bridge", "held", "interrupted", "keys", "shared", "task")
+    __slots__ = ("bridge", "held", "interrupted", "keys", "shared", "task")
 
     def __init__(self, bridge: Bridge, steps: int) -> None:
         self.bridge = bridge
@@ -104,8 +105,6 @@ class LoopSide:
         #: An interrupt that reached the caller while it waited for a step: the step was
         #: cancelled, and what it raised on the loop was ``CancelledError``.
         self.interrupted: list[BaseException] = []
-        #: At interpreter exit: the loop's shutdown tears the generators down.
-        self.abandoned = False
 
     def run(
         self,
@@ -156,19 +155,20 @@ class LoopSide:
 
     def _exit(self, key: object, *details: Any) -> bool:
         held, task = self.held, self.task
-        if held is None or task is None or key not in self.keys or self.abandoned:
-            return False  # its set-up failed, or the loop's shutdown tears it down
+        if held is None or task is None or key not in self.keys:
+            return False  # its set-up failed
         self.keys.discard(key)
         exc: BaseException | None = details[1]
-        if self.keys:
+        # The call's task outlives its async generators: background tasks run there too.
+        try:
             return held.run(lambda: task.exit(key, exc), shield=True)
-        self.held = self.task = None  # the last one: the call's task ends with it
-        return held.close(exc)
+        except ClosedError:  # it was cancelled, and exited its generators itself
+            return False
 
     def finish(self) -> None:
-        """The call is over: end its task if it still runs (no async generator held it),
-        without waiting: nothing is left there to go wrong."""
+        """The call is over: end its task, without waiting (its async generators are
+        torn down already: nothing is left there to go wrong)."""
         held = self.held
-        if held is not None and not self.keys and not self.abandoned:
+        if held is not None and not self.keys:
             self.held = self.task = None
             held.close_soon()

@@ -46,7 +46,9 @@ _main_ident = threading.main_thread().ident
 
 def _forked() -> None:
     global _main_ident
-    _main_ident = threading.get_ident()  # the thread that forked is the child's main one
+    previous, _main_ident = _main_ident, threading.get_ident()  # the child's main thread
+    if previous != _main_ident:  # a hold of the parent's main thread, which is not here
+        _held.forget()
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
@@ -96,7 +98,7 @@ class _Held(contextlib.AbstractContextManager[None]):
                     _setsignal(signum, _defer)
         except BaseException:  # a handler ran meanwhile and raised: undo, then raise
             self._depth -= 1
-            self._restore()
+            self._end()
             raise
 
     def __exit__(
@@ -105,11 +107,25 @@ class _Held(contextlib.AbstractContextManager[None]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._depth -= 1
-        if self._depth > 0:
+        if self._depth > 1:
+            self._depth -= 1
             return
-        self._restore()
-        pending, self._pending = self._pending, []
+        self._end()
+
+    def _end(self) -> None:
+        """Put the handlers back, then deliver what was held back. Signals keep being held
+        until the handlers are back (``_restoring``), even once ``_depth`` is 0."""
+        self._restoring = True
+        self._depth = 0
+        try:
+            for signum, handler in list(self._saved.items()):
+                if _getsignal(signum) is _defer:
+                    _setsignal(signum, handler)
+                del self._saved[signum]
+        finally:
+            # No call from here to the delivery: no signal handler runs in between.
+            pending, self._pending = self._pending, []
+            self._restoring = False
         if pending:  # delivered together, as the kernel would, to the handlers now installed
             signal.pthread_sigmask(signal.SIG_BLOCK, pending)
             try:
@@ -118,14 +134,17 @@ class _Held(contextlib.AbstractContextManager[None]):
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, pending)
 
-    def _restore(self) -> None:
-        """Put the handlers back, unless the block installed others."""
+    def forget(self) -> None:
+        """A fork child of a process whose main thread held signals: that hold is not the
+        child's (its thread does not exist there); put the handlers back."""
+        self._depth = 0
+        self._pending = []
         self._restoring = True
         try:
             for signum, handler in list(self._saved.items()):
                 if _getsignal(signum) is _defer:
                     _setsignal(signum, handler)
-                del self._saved[signum]
+            self._saved.clear()
         finally:
             self._restoring = False
 
