@@ -25,6 +25,7 @@ SPEC_NAMES = {
 }
 
 
+@pytest.mark.chosen_path
 @pytest.mark.parametrize(
     "module",
     [
@@ -43,6 +44,7 @@ def test_all_is_sorted_unique_and_complete(module: object) -> None:
     assert set(names) - {"__version__"} == public
 
 
+@pytest.mark.chosen_path
 def test_the_sync_api_of_the_spec_is_exported_once_everywhere() -> None:
     assert set(fda_sync.__all__) >= SPEC_NAMES
     facade = fastapi_depends_anywhere.sync
@@ -54,6 +56,7 @@ def test_the_sync_api_of_the_spec_is_exported_once_everywhere() -> None:
     assert fastapi_depends_anywhere.sync.runners.runnify_with_fastapi_depends is runnify
 
 
+@pytest.mark.chosen_path
 def test_version_comes_from_the_distribution() -> None:
     assert fda_sync.__version__ == importlib.metadata.version("fda-sync")
 
@@ -71,6 +74,7 @@ DEPRECATED_ASYNCIO = {
 }
 
 
+@pytest.mark.chosen_path
 def test_v1_no_deprecated_asyncio_api_in_the_source() -> None:
     source_dir = Path(fda_sync.__file__).parent
     found = []

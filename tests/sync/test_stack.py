@@ -14,7 +14,8 @@ from fda_sync import FastApiDepsStack, resolve_fastapi_depends
 from .conftest import Recorder
 from .test_reliability import _Interrupt
 
-pytestmark = pytest.mark.timeout(15)
+# The sync stack and resolve_fastapi_depends hold their dependencies on the loop: one path.
+pytestmark = [pytest.mark.timeout(15), pytest.mark.chosen_path]
 
 
 def test_start_resolve_close_with_lifespan_and_shared_cache(
