@@ -19,16 +19,20 @@ from fastapi_depends_anywhere import runnify_with_fastapi_depends, with_fastapi_
 from notes_service.app import app  # noqa: F401  # configures the app
 from notes_service.deps import CurrentUserDep, NotesDep, SessionDep, SettingsDep
 from notes_service.models import Note
+from notes_service.settings import Settings
+
+#: (name, token) of the users ``seed`` creates.
+USERS = [("ann", "ann-token"), ("bob", "bob-token")]
+TOKENS = ", ".join(f"{token} ({name})" for name, token in USERS)
 
 cli = typer.Typer(
     name="notes_service",
-    help="The notes service's maintenance commands.",
+    help=f"The notes service's maintenance commands. The users that seed creates, with their "
+    f"bearer tokens: {TOKENS}.",
     no_args_is_help=True,
     add_completion=False,
 )
 
-#: (name, token) of the users ``seed`` creates.
-USERS = [("ann", "ann-token"), ("bob", "bob-token")]
 #: (author, text, age in days) of the notes ``seed`` creates.
 NOTES = [
     ("ann", "Buy milk", 0),
@@ -65,7 +69,7 @@ async def seed(*, notes: NotesDep) -> None:
     users = {name: await notes.add_user(name, token) for name, token in USERS}
     for author, note, age in NOTES:
         await notes.add(users[author], note, created_at=notes.now - timedelta(days=age))
-    typer.echo(f"seeded {len(USERS)} users and {len(NOTES)} notes")
+    typer.echo(f"seeded {len(USERS)} users and {len(NOTES)} notes; tokens: {TOKENS}")
 
 
 @with_fastapi_depends
@@ -78,7 +82,13 @@ async def add_note(note: str, *, user: CurrentUserDep, notes: NotesDep) -> Note:
 @runnify_with_fastapi_depends
 async def add_note_command(
     note: Annotated[str, typer.Argument(help="The note's text.")],
-    token: Annotated[str, typer.Option(envvar="NOTES_TOKEN", help="The author's token.")],
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="NOTES_TOKEN",
+            help=f"The author's bearer token; seed creates {TOKENS}.",
+        ),
+    ],
 ) -> None:
     """Add a note as the user whose token is given, as the API would."""
     try:
@@ -94,8 +104,8 @@ async def add_note_command(
 async def report(*, notes: NotesDep, settings: SettingsDep) -> None:
     """Notes per author."""
     for name, count in await notes.counts_by_author():
-        typer.echo(f"{name}: {count} note{'' if count == 1 else 's'}")
-    typer.echo(f"total: {await notes.count()} notes in {settings.database}")
+        typer.echo(f"{name}: {_count(count, 'note')}")
+    typer.echo(f"total: {_count(await notes.count(), 'note')} in {settings.database}")
 
 
 @cli.command()
@@ -107,12 +117,19 @@ async def cleanup(
 ) -> None:
     """Delete old notes."""
     deleted = await notes.delete_older_than(days)
-    typer.echo(f"deleted {deleted} note{'' if deleted == 1 else 's'} older than {days} days")
+    typer.echo(f"deleted {_count(deleted, 'note')} older than {_count(days, 'day')}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @cli.command()
 def demo() -> None:
     """init-db, seed, add-note as ann, then report: the README's demo."""
+    database = Settings.from_env().database
+    if database.exists():
+        typer.echo(f"{database} exists: the demo adds to it (delete the file to start over)")
     init_db()
     seed()
     add_note_command("Written by the demo", token="ann-token")

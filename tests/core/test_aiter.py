@@ -96,7 +96,6 @@ async def test_an_exception_in_the_consumer_reaches_dependencies(
     assert events == ["db:open", "db:rollback:KeyError", "db:close"]
 
 
-@pytest.mark.timeout(10)
 async def test_an_abandoned_generator_is_torn_down_by_the_loop(
     app: FastAPI, events: Any, db: Any
 ) -> None:
@@ -127,7 +126,6 @@ async def test_scope_options_and_call_scope(app: FastAPI) -> None:
     assert [x async for x in info(_scope={"headers": {"x-job": "7"}})] == [("POST", "7")]
 
 
-@pytest.mark.timeout(10)
 async def test_cancelling_the_consumer_cancels_the_step_and_tears_down(
     app: FastAPI, events: Any, db: Any
 ) -> None:

@@ -317,7 +317,6 @@ async def test_a_body_parameter_in_a_dependency_is_a_clear_error(app: FastAPI) -
         await f()
 
 
-@pytest.mark.timeout(10)
 async def test_mocks_can_be_decorated(app: FastAPI) -> None:
     """Tests replace functions with mocks; every attribute of a Mock exists."""
     from unittest.mock import AsyncMock, Mock

@@ -260,7 +260,6 @@ async def test_same_instances(db, stack):
 """
 
 
-@pytest.mark.timeout(60)
 def test_the_session_fixture_recipe(pytester: pytest.Pytester) -> None:
     """The SPEC's recipe, run by pytest with the settings it needs (one session loop)."""
     pytester.makeini(
@@ -276,7 +275,6 @@ def test_the_session_fixture_recipe(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*TEARDOWN-CHECKED*"])
 
 
-@pytest.mark.timeout(10)
 def test_using_a_stack_from_another_event_loop_is_a_clear_error(app: FastAPI) -> None:
     """pytest-asyncio's default loop scopes give each test a new loop: no silent hang."""
 

@@ -136,7 +136,6 @@ async def test_setup_failure_tears_down_what_was_already_entered(app: FastAPI, e
     assert events == ["opened:saw:setup failed"]
 
 
-@pytest.mark.timeout(10)
 async def test_cancelling_the_caller_tears_down(app: FastAPI, events: Any) -> None:
     started = asyncio.Event()
 
@@ -159,7 +158,6 @@ async def test_cancelling_the_caller_tears_down(app: FastAPI, events: Any) -> No
     assert events == ["closed"]
 
 
-@pytest.mark.timeout(10)
 async def test_teardown_under_cancellation_is_what_fastapis_resolver_does(app: FastAPI) -> None:
     """FastAPI 0.162.7+ shields async-generator teardown from cancellation; earlier
     releases do not. The compiled plan and FastAPI's own resolver must agree."""

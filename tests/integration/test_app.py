@@ -66,7 +66,6 @@ def test_an_unauthenticated_post_writes_nothing(client: TestClient, database: Pa
 
 
 @pytest.mark.asyncio
-@pytest.mark.timeout(30)
 async def test_through_httpx_asgi_transport(database: Path) -> None:
     """httpx's ASGI transport sends requests but runs no lifespan: run it here, and hand its
     state to each request as a server does."""

@@ -65,7 +65,6 @@ def kernel() -> Iterator[Kernel]:
     kernel.close()
 
 
-@pytest.mark.timeout(30)
 def test_the_notebook_cell_by_cell(database: Path, kernel: Kernel) -> None:
     start, explore, use, close = cells(NOTEBOOK.read_text())
 

@@ -86,7 +86,7 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     _path[0] = "chosen"
 
 
-def run_script(code: str, *, timeout: float = 30.0, env: dict[str, str] | None = None) -> Script:
+def run_script(code: str, *, timeout: float = 240.0, env: dict[str, str] | None = None) -> Script:
     """Run ``code`` in a fresh interpreter; a hang fails the test (bounded by ``timeout``).
 
     Its sync calls take the test's ``path``."""

@@ -87,7 +87,6 @@ def test_v1_no_deprecated_asyncio_api_in_the_source() -> None:
     assert found == []
 
 
-@pytest.mark.timeout(40)
 def test_v1_whole_api_under_warnings_as_errors() -> None:
     script = run_script(
         """

@@ -29,8 +29,6 @@ from fda_sync._bridge import get_bridge
 
 from .test_reliability import _Interrupt
 
-pytestmark = pytest.mark.timeout(30)
-
 T = TypeVar("T")
 BRIDGE = "fda-sync-bridge"
 

@@ -68,7 +68,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
@@ -85,7 +85,6 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         _stop(process)
 
 
-@pytest.mark.timeout(90)
 def test_f3_celery_prefork_worker_runs_every_task_in_fresh_children(
     redis_url: str, tmp_path: Path, path: str
 ) -> None:
@@ -159,7 +158,7 @@ def _send_tasks(broker: str, queue: str) -> list[dict[str, object]]:
         ]
         results = []
         for result in pending:
-            results.append(result.get(timeout=60))
+            results.append(result.get(timeout=240))
             result.forget()
         return results
     finally:

@@ -18,8 +18,6 @@ from fda_sync._bridge import get_bridge
 
 from .conftest import Recorder
 
-pytestmark = pytest.mark.timeout(15)
-
 
 def bridge_thread_name() -> str:
     return threading.current_thread().name

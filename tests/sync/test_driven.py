@@ -36,8 +36,6 @@ from fda_sync._bridge import Bridge, get_bridge
 
 from .conftest import run_script
 
-pytestmark = pytest.mark.timeout(60)
-
 BRIDGE = "fda-sync-bridge"
 
 

@@ -4,11 +4,7 @@ Passing means: the expected teardown lines on stdout, exit code 0, and nothing a
 stderr (no "Task was destroyed but it is pending", no "Exception ignored", no warning).
 """
 
-import pytest
-
 from .conftest import run_script
-
-pytestmark = pytest.mark.timeout(40)
 
 PRELUDE = """
 import asyncio, sys, threading, time

@@ -21,8 +21,6 @@ from fda_sync.runners import runnify_with_fastapi_depends as runners_runnify
 
 from .conftest import Recorder
 
-pytestmark = pytest.mark.timeout(15)
-
 
 async def pool_from_state(request: Request) -> str:
     return str(request.state.pool)

@@ -78,7 +78,6 @@ def spec_app() -> FastAPI:
     return app
 
 
-@pytest.mark.timeout(10)
 def test_process_record(spec_app: FastAPI) -> None:
     @with_fastapi_depends
     def process_record(record_id: int, *, db: DbDep) -> Result:
@@ -93,7 +92,6 @@ def test_process_record(spec_app: FastAPI) -> None:
     assert with_fastapi_lifecycle  # imported by the example too
 
 
-@pytest.mark.timeout(10)
 def test_nightly_cleanup_runnify(spec_app: FastAPI) -> None:
     started: list[str] = []
 
@@ -114,7 +112,6 @@ def test_nightly_cleanup_runnify(spec_app: FastAPI) -> None:
     assert started == ["startup", "shutdown"]
 
 
-@pytest.mark.timeout(10)
 def test_stream_users(spec_app: FastAPI) -> None:
     @iter_with_fastapi_depends
     def stream_users(*, db: DbDep) -> Generator[User, None, None]:
@@ -126,7 +123,6 @@ def test_stream_users(spec_app: FastAPI) -> None:
     assert LOG == ["db open", "db closed"]
 
 
-@pytest.mark.timeout(10)
 def test_sync_stack(spec_app: FastAPI) -> None:
     app = spec_app
     with FastApiDepsStack(app=app) as stack:
