@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -15,7 +16,7 @@ nox.options.error_on_missing_interpreters = True
 nox.options.download_python = "never"
 nox.options.reuse_existing_virtualenvs = False
 # The default set is what CI runs (.ci/run runs `python -m nox`): 7 to 8 minutes on 2 cores.
-nox.options.sessions = ["lint", "typing", "lock", "tests", "wheels", "lowest", "docs"]
+nox.options.sessions = ["lint", "typing", "lock", "tests", "wheels", "lowest", "docs", "demo"]
 
 # Interpreters are never downloaded: use the ones installed with pyenv, if any.
 for _bin in sorted(glob.glob("/root/.pyenv/versions/3.1[0-9].*/bin"), reverse=True):
@@ -56,8 +57,10 @@ def _sync(session: nox.Session, *groups: str) -> None:
 
 
 def _ensure_redis_server(session: nox.Session) -> None:
-    """The Celery tests run a real redis-server, Debian's package; install it if missing,
-    so that `python -m nox` alone works on a fresh Debian or Ubuntu machine."""
+    """Install Debian's redis-server if it is missing, for the Celery tests.
+
+    They run a real one, so that `python -m nox` alone works on a fresh Debian or Ubuntu
+    machine."""
     if shutil.which("redis-server"):
         return
     if not (shutil.which("apt-get") and os.geteuid() == 0):
@@ -176,8 +179,11 @@ def _export(session: nox.Session, target: Path, *selection: str) -> Path:
 
 @nox.session(python=False)
 def wheels(session: nox.Session) -> None:
-    """Build the three wheels; in a fresh venv per install shape, install from them only and
-    run that shape's tests (tests/wheels)."""
+    """Each install shape in a fresh venv, from the built wheels only, runs its tests.
+
+    The wheels are built once; each shape's venv gets the locked third-party packages, then
+    the project from the wheels alone (tests/wheels). The "source" shape installs the three
+    package folders with plain pip, as the README says to from a clone."""
     tmp = Path(session.create_tmp()).resolve()
     dist = tmp / "dist"
     shutil.rmtree(dist, ignore_errors=True)  # never test yesterday's wheels
@@ -188,8 +194,11 @@ def wheels(session: nox.Session) -> None:
         session.error(f"expected {len(PACKAGES)} wheels in {dist}, got {built}")
     version = _workspace_version()
     runner = _export(session, tmp / "runner.txt", "--only-group", "wheels")
-    only = session.posargs or list(SHAPES)
+    only = session.posargs or [*SHAPES, "source"]
     for shape in only:
+        if shape == "source":
+            _from_source(session, tmp, runner, version)
+            continue
         requirement, distribution, extra = SHAPES[shape]
         session.log(f"--- shape {shape}: pip install {requirement!r}")
         venv = tmp / f"venv-{shape}"
@@ -222,10 +231,95 @@ def wheels(session: nox.Session) -> None:
         )
 
 
+def _from_source(session: nox.Session, tmp: Path, runner: Path, version: str) -> None:
+    """The README's from-source command, with pip itself, in a fresh venv: the three folders
+    in one ``pip install`` (the exact pins between them name distributions no index has)."""
+    command = _readme_source_install()
+    session.log(f"--- shape source: {command}")
+    venv = tmp / "venv-source"
+    shutil.rmtree(venv, ignore_errors=True)
+    session.run(
+        "uv", "venv", "--quiet", "--seed", f"--python={WHEELS_PYTHON}", str(venv), external=True
+    )
+    python = str(venv / "bin" / "python")
+    # Third-party packages first, at their locked versions (quick, with uv); pip then
+    # resolves the three folders' exact pins on each other, and builds them.
+    deps = _export(session, tmp / "deps-source.txt", "--package", "fastapi-depends-anywhere")
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--quiet",
+        f"--python={python}",
+        "-r",
+        str(deps),
+        "-r",
+        str(runner),
+        "asyncer",
+        "hatchling",
+        external=True,
+    )
+    session.run(python, "-m", *command.split(), "--quiet", external=True)
+    session.run(python, "-m", "pip", "check", external=True)
+    session.run(
+        str(venv / "bin" / "pytest"),
+        "tests/wheels",
+        "-p",
+        "no:cacheprovider",
+        env={"FDA_WHEEL_SHAPE": "meta-asyncer", "FDA_WHEEL_VERSION": version},
+        external=True,
+    )
+
+
+def _readme_source_install() -> str:
+    """The README's ``pip install ./packages/...`` line (one, or the README changed)."""
+    lines = [
+        line.strip()
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("pip install ./packages/")
+    ]
+    if len(lines) != 1:
+        raise RuntimeError(f"expected one 'pip install ./packages/...' line in README.md: {lines}")
+    return lines[0].replace('"', "")
+
+
+@nox.session(python=False)
+def demo(session: nox.Session) -> None:
+    """The README's demo command, as a fresh clone runs it, on a temporary database.
+
+    Only the "demo" dependency group and the project are installed: never the developer
+    tools. The command's output is checked by tests/test_demo.py."""
+    python, *command = _readme_demo_command()
+    assert python == "python", python
+    tmp = Path(session.create_tmp()).resolve()
+    env = {
+        "UV_PROJECT_ENVIRONMENT": str(tmp / "venv"),
+        "NOTES_DATABASE": str(tmp / "notes.sqlite3"),
+    }
+    (tmp / "notes.sqlite3").unlink(missing_ok=True)
+    # "python": the interpreter nox runs on (and uv was installed into), not a matrix one.
+    session.run(sys.executable, *command, env=env, external=True)
+    installed = session.run(
+        "uv", "pip", "list", f"--python={tmp / 'venv'}", silent=True, external=True
+    )
+    for tool in ("pytest", "mypy", "pyright", "ruff", "django", "celery"):
+        if f"\n{tool} " in f"\n{installed}".lower():
+            session.error(f"the demo installed a developer tool: {tool}")
+
+
+def _readme_demo_command() -> list[str]:
+    """The README's demo line, without its ``python -m pip install uv &&`` prefix."""
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if " notes_service demo" in line and "uv run" in line:
+            return line.split("&&", 1)[1].split()
+    raise RuntimeError("no demo command in README.md")
+
+
 @nox.session(python="3.10")
 def lowest(session: nox.Session) -> None:
-    """The test suite on the declared lower bounds (uv's lowest-direct resolution), in a
-    throwaway venv: uv.lock is never rewritten."""
+    """The test suite on the declared lower bounds of every dependency.
+
+    uv's lowest-direct resolution, in a throwaway venv: uv.lock is never rewritten."""
     _ensure_redis_server(session)
     # FastAPI 0.100 predates the pydantic 2 releases it would meet otherwise (it fails on
     # pydantic-core APIs removed since); pair it with pydantic 1, as the matrix's floor cell.
@@ -260,8 +354,10 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python="3.12")
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not part of the default run): per-call cost against FastAPI's resolver,
-    a hand-built floor, fast-depends and fastapi-injectable; the sync API on the graphs
+    """Benchmarks, not part of the default run: what each path costs, against its peers.
+
+    Per-call cost against FastAPI's resolver, a hand-built floor, fast-depends and
+    fastapi-injectable; the sync API on the graphs
     sync code writes; the bridge against a bare loop and anyio. Each script runs twice:
     as is, then with the process pinned to CPU 0 (no cross-CPU thread wake-ups, which a
     VM can make costly). ``nox -s bench -- sync`` runs one script (resolution, sync,
