@@ -44,6 +44,11 @@ MATRIX = [
 ]
 
 
+#: pytest-xdist, a worker per core: most tests wait on processes and threads they start,
+#: so one pytest process leaves a core idle. ``nox -s tests -- -n 0`` runs in one process.
+PARALLEL = ("--numprocesses=auto",)
+
+
 def _sync(session: nox.Session, *groups: str) -> None:
     """Install the locked workspace (all members, all extras) plus tool groups."""
     args = ["uv", "sync", "--locked", "--all-packages", "--all-extras", "--no-default-groups"]
@@ -87,7 +92,7 @@ def tests(session: nox.Session, fastapi: str, extra: tuple[str, ...]) -> None:
         "import fastapi, pydantic, sys; "
         "print('fastapi', fastapi.__version__, 'pydantic', pydantic.VERSION, sys.version)",
     )
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *PARALLEL, *session.posargs)
 
 
 @nox.session(python="3.12")
@@ -341,7 +346,13 @@ def lowest(session: nox.Session) -> None:
     # At these floors, Celery results and old Starlette test clients left to the garbage
     # collector report unraisable warnings in whatever test runs next; every assertion
     # still holds, so here (only) those reports are not errors.
-    session.run("pytest", "-W", "ignore::pytest.PytestUnraisableExceptionWarning", *session.posargs)
+    session.run(
+        "pytest",
+        *PARALLEL,
+        "-W",
+        "ignore::pytest.PytestUnraisableExceptionWarning",
+        *session.posargs,
+    )
 
 
 @nox.session(python="3.12")

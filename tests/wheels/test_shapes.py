@@ -16,7 +16,9 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import sqlite3
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, closing
@@ -329,3 +331,29 @@ def test_every_name_of_the_spec_is_where_the_spec_says(module: str) -> None:
     for name in SPEC_API[module]:
         assert callable(getattr(imported, name)), name
         assert name in imported.__all__
+
+
+# --- The README's first example, with the import name of this shape --------------------
+
+#: The module the README's install table says to import the async API from, per shape.
+README_IMPORT = {
+    "core": "fda_core",
+    "sync": "fda_core",
+    "meta": "fastapi_depends_anywhere",
+    "meta-asyncer": "fastapi_depends_anywhere",
+}
+
+
+def test_the_readmes_first_example_runs_with_this_shapes_import_name(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    first = re.search(r"```python\n(?P<code>.*?)```.*?```text\n(?P<output>.*?)```", readme, re.S)
+    assert first is not None
+    module = README_IMPORT[SHAPE]
+    assert f"from {module} import" in readme, "the README names this shape's import"
+    script = tmp_path / "example.py"
+    script.write_text(first["code"].replace("fastapi_depends_anywhere", module))
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=240, check=False
+    )
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout == first["output"]
