@@ -11,13 +11,13 @@ from fastapi import Depends, FastAPI, Request, WebSocket
 
 from fda_core import (
     FastApiDepsStack,
+    _analysis,
     aiter_with_fastapi_depends,
     configure,
     override,
     resolve_fastapi_depends,
     with_fastapi_depends,
 )
-from fda_core import _analysis
 
 
 def get_name() -> str:
@@ -58,10 +58,17 @@ async def test_a_block_replaces_a_dependency_and_restores_it(app: FastAPI) -> No
 
 
 async def test_an_exception_in_the_block_restores_the_previous_state(app: FastAPI) -> None:
-    with override({get_suffix: lambda: "?"}):
-        with pytest.raises(ValueError, match="inside"), override({get_name: lambda: "fake"}):
-            assert await greet() == "hello fake?"
+    seen: list[str] = []
+
+    async def failing_block() -> None:
+        with override({get_name: lambda: "fake"}):
+            seen.append(await greet())
             raise ValueError("inside")
+
+    with override({get_suffix: lambda: "?"}):
+        with pytest.raises(ValueError, match="inside"):
+            await failing_block()
+        assert seen == ["hello fake?"]
         assert await greet() == "hello real?"  # the outer block, as it was
     with pytest.raises(KeyError):
         async with override({get_name: lambda: "fake"}):
@@ -282,7 +289,7 @@ def test_a_key_that_is_not_a_dependency_callable_is_refused(key: Any, message: s
 
 @pytest.mark.parametrize("replacement", [None, "fake", 3, Depends(get_name)])
 def test_a_replacement_that_is_not_callable_is_refused(replacement: Any) -> None:
-    with pytest.raises(TypeError, match="replacement of .*get_name must be a callable"):
+    with pytest.raises(TypeError, match=r"replacement of .*get_name must be a callable"):
         override({get_name: replacement})
 
 
