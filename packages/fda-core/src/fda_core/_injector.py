@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fda_core._analysis import Analysis, analyse, classify, signature_of
 from fda_core._config import get_context_factory, resolve_app
 from fda_core._lifespan import lifespan_state
-from fda_core._override import overrides_provider, scoped_overrides
+from fda_core._override import current_block, overrides_provider, scoped_overrides
 from fda_core._plan import Plan
 from fda_core._resolution import (
     call_context,
@@ -142,7 +142,9 @@ class Injector:
         if analysis.unresolved:
             analysis.check_unresolved(args, kwargs)
         provided = analysis.provided(args, kwargs)
-        plan = analysis.plan(provided, app.dependency_overrides, scoped_overrides(app))
+        block = current_block()
+        scoped = None if block is None else block.view(app)
+        plan = analysis.plan(provided, app.dependency_overrides, scoped)
         return args, kwargs, app, plan
 
     def context_manager(self) -> Any:
@@ -208,7 +210,9 @@ class Injector:
         app = resolve_app(self.app)
         if not analysis.unresolved and get_context_factory() is None:
             provided = analysis.provided(args, kwargs)
-            plan = analysis.plan(provided, app.dependency_overrides, scoped_overrides(app))
+            block = current_block()  # the one cost of override() to a call outside blocks
+            scoped = None if block is None else block.view(app)
+            plan = analysis.plan(provided, app.dependency_overrides, scoped)
             if plan is not None:
                 request = self.request(app, call_scope)
                 return await call_planned(plan, request, body, args, kwargs)

@@ -26,7 +26,14 @@ from fastapi import FastAPI, params
 from fda_core._analysis import describe
 from fda_core._config import check_app
 
-__all__ = ["Override", "Scoped", "override", "overrides_provider", "scoped_overrides"]
+__all__ = [
+    "Override",
+    "Scoped",
+    "current_block",
+    "override",
+    "overrides_provider",
+    "scoped_overrides",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,6 +92,8 @@ class _Frame:
 
 
 _current: ContextVar[_Frame | None] = ContextVar("fda_core.override", default=None)
+#: The innermost open block, or ``None``: hot paths test this before anything else.
+current_block = _current.get
 
 
 def scoped_overrides(app: FastAPI | None) -> Scoped | None:
