@@ -193,8 +193,9 @@ class Override:
         frame = _current.get()
         if frame is None or frame.owner is not self or frame.token is None:
             raise RuntimeError(
-                "override blocks exited out of order: the block entered last must exit "
-                "first (use `with override(...):`, which exits in order)."
+                "override blocks exited out of order, or in another task than the one that "
+                "entered them: the block entered last must exit first, in its own task "
+                "(use `with override(...):`, which does both)."
             )
         try:
             _current.reset(frame.token)
