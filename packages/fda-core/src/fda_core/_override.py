@@ -60,7 +60,7 @@ class Scoped:
 class _Frame:
     """One entered block: its overrides, the block it is nested in, how to restore."""
 
-    __slots__ = ("app", "overrides", "owner", "parent", "token", "views")
+    __slots__ = ("app", "last", "overrides", "owner", "parent", "token", "views")
 
     def __init__(
         self, owner: Override, overrides: dict[Any, Any], app: FastAPI | None, parent: _Frame | None
@@ -71,13 +71,17 @@ class _Frame:
         self.parent = parent
         self.token: Token[_Frame | None] | None = None
         self.views: dict[FastAPI | None, Scoped | None] = {}
+        self.last: tuple[FastAPI | None, Scoped | None] = (None, None)  # the last view
 
     def view(self, app: FastAPI | None) -> Scoped | None:
         """What applies to ``app`` here: outer blocks first, inner ones winning."""
-        try:
-            return self.views[app]
-        except KeyError:
-            pass
+        last_app, last_view = self.last  # one tuple: threads may replace it meanwhile
+        if app is last_app and last_view is not None:
+            return last_view
+        if app in self.views:
+            view = self.views[app]
+            self.last = (app, view)
+            return view
         chain: list[_Frame] = []
         frame: _Frame | None = self
         while frame is not None:
@@ -88,6 +92,7 @@ class _Frame:
             if frame.app is None or frame.app is app:
                 merged.update(frame.overrides)
         view = self.views[app] = Scoped(merged) if merged else None
+        self.last = (app, view)
         return view
 
 
