@@ -304,6 +304,8 @@ def test_other_bad_arguments_are_refused() -> None:
 
     with pytest.raises(TypeError, match="cannot decorate the generator"):
         override({get_name: get_name})(generator)
+    with pytest.raises(TypeError, match="decorates functions, not the class"):
+        override({get_name: get_name})(type("TestSuite", (), {}))
 
 
 async def test_blocks_exited_out_of_order_are_refused(app: FastAPI) -> None:

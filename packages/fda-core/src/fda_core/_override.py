@@ -204,7 +204,7 @@ class Override:
             )
         try:
             _current.reset(frame.token)
-        except ValueError:
+        except (ValueError, RuntimeError):  # another context's token, or one used already
             raise RuntimeError(
                 "An override block was exited in another task or context than the one that "
                 "entered it; enter and exit it in the same task (`with`/`async with`)."
@@ -223,6 +223,11 @@ class Override:
 
     def __call__(self, func: F) -> F:
         """Decorate a function (a test, say): the overrides apply while each call runs."""
+        if inspect.isclass(func):
+            raise TypeError(
+                f"@override decorates functions, not the class {describe(func)}: decorate "
+                "its test methods, or open the block in a fixture."
+            )
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
             raise TypeError(
                 f"@override cannot decorate the generator {describe(func)}: its body runs "
