@@ -134,9 +134,18 @@ class Repo:
         self.db = db
 
 
-def nanoseconds(statement: Callable[[], Any], number: int = 20_000) -> float:
-    """Best of REPEATS runs of ``number`` calls, in ns per call."""
-    return min(timeit.repeat(statement, number=number, repeat=REPEATS)) / number * 1e9
+def nanoseconds(
+    cases: list[tuple[str, Callable[[], Any], Callable[[], Any], int]],
+) -> dict[str, float]:
+    """ns per call of each ``(label, statement, context, number)``: the best of REPEATS
+    rounds, the cases interleaved in each round (drift hits them alike)."""
+    best: dict[str, float] = {}
+    for _ in range(REPEATS):
+        for label, statement, context, number in cases:
+            with context():
+                elapsed = timeit.timeit(statement, number=number) / number * 1e9
+            best[label] = min(best.get(label, elapsed), elapsed)
+    return best
 
 
 def steps(app: FastAPI, job: Any) -> list[str]:
@@ -150,20 +159,42 @@ def steps(app: FastAPI, job: Any) -> list[str]:
         scoped = None if block is None else block.view(app)
         return analysis.plan(provided, app.dependency_overrides, scoped)
 
-    figures: dict[str, float] = {}
-    figures["find the block, none open"] = nanoseconds(current_block)
-    figures["plan lookup before"] = nanoseconds(
-        lambda: _plan_before(analysis, provided, app.dependency_overrides)
-    )
-    figures["plan lookup, no block"] = nanoseconds(lookup)
-    app.dependency_overrides.update(overrides)
-    figures["plan lookup, app dict"] = nanoseconds(lookup)
-    app.dependency_overrides.clear()
-    with fda_core.override(overrides):
-        figures["find the block, one open"] = nanoseconds(lambda: current_block().view(app))  # type: ignore[union-attr]
-        figures["plan lookup, in a block"] = nanoseconds(lookup)
-    figures["compile the plan"] = nanoseconds(
-        lambda: compile_plan(analysis.dependant(provided), overrides), number=200
+    @contextmanager
+    def nothing() -> Iterator[None]:
+        yield
+
+    @contextmanager
+    def app_dict() -> Iterator[None]:
+        app.dependency_overrides.update(overrides)
+        try:
+            yield
+        finally:
+            app.dependency_overrides.clear()
+
+    def block() -> Any:
+        return fda_core.override(overrides)
+
+    n = 20_000
+    figures = nanoseconds(
+        [
+            ("find the block, none open", current_block, nothing, n),
+            ("find the block, one open", lambda: current_block().view(app), block, n),  # type: ignore[union-attr]
+            (
+                "plan lookup before",
+                lambda: _plan_before(analysis, provided, app.dependency_overrides),
+                nothing,
+                n,
+            ),
+            ("plan lookup, no block", lookup, nothing, n),
+            ("plan lookup, app dict", lookup, app_dict, n),
+            ("plan lookup, in a block", lookup, block, n),
+            (
+                "compile the plan",
+                lambda: compile_plan(analysis.dependant(provided), overrides),
+                nothing,
+                200,
+            ),
+        ]
     )
     print(f"\nthe feature's steps alone, ns per call (best of {REPEATS})")
     for label, value in figures.items():
