@@ -333,8 +333,8 @@ async def test_a_block_exited_in_another_context_is_refused(app: FastAPI) -> Non
     assert await greet() == "hello real!"
 
 
-async def test_a_websocket_graph_is_left_to_fastapi_with_the_overrides(app: FastAPI) -> None:
-    """Sanity of the fallback's provider: FastAPI reads the merged overrides."""
+async def test_a_block_can_replace_a_dependency_no_call_could_resolve(app: FastAPI) -> None:
+    """A dependency wanting a WebSocket, replaced: the graph is planned as the block's."""
 
     def needs_websocket(ws: WebSocket) -> str:  # pragma: no cover - overridden
         raise AssertionError
