@@ -368,15 +368,15 @@ def bench(session: nox.Session) -> None:
     """Benchmarks, not part of the default run: what each path costs, against its peers.
 
     Per-call cost against FastAPI's resolver, a hand-built floor, fast-depends and
-    fastapi-injectable; the sync API on the graphs
-    sync code writes; the bridge against a bare loop and anyio. Each script runs twice:
+    fastapi-injectable; the sync API on the graphs sync code writes; the bridge against a
+    bare loop and anyio; what override() costs a call. Each script runs twice:
     as is, then with the process pinned to CPU 0 (no cross-CPU thread wake-ups, which a
     VM can make costly). ``nox -s bench -- sync`` runs one script (resolution, sync,
-    bridge)."""
+    bridge, override)."""
     _sync(session, "test")
     session.install("fastapi-injectable", "fast-depends")
     runs = (("not pinned", ()), ("pinned to CPU 0 (--cpu 0)", ("--cpu", "0")))
-    for script in session.posargs or ("resolution", "sync", "bridge"):
+    for script in session.posargs or ("resolution", "sync", "bridge", "override"):
         for label, pin in runs:
             session.log(f"=== bench_{script}.py, {label} ===")
             session.run("python", f"bench/bench_{script}.py", *pin)

@@ -111,18 +111,40 @@ def test_public_modules_use_no_star_imports(module: str) -> None:
     assert not [pair for pair in imported if pair[1] == "*"]
 
 
+#: Public names beyond SPEC.md's, by module (``__version__`` aside).
+BEYOND_SPEC = {
+    "fastapi_depends_anywhere": {"override"},
+    "fastapi_depends_anywhere.sync": {"BridgeError", "override"},
+}
+
+
 def test_the_documented_async_and_sync_names_are_complete() -> None:
-    """Nothing public beyond SPEC.md but ``__version__`` and the sync ``BridgeError``."""
+    """Nothing public beyond SPEC.md but ``__version__`` and the names of ``BEYOND_SPEC``."""
     import fastapi_depends_anywhere
     import fastapi_depends_anywhere.sync
 
     assert set(fastapi_depends_anywhere.__all__) == {
         *SPEC_API["fastapi_depends_anywhere"],
+        *BEYOND_SPEC["fastapi_depends_anywhere"],
         "__version__",
     }
-    assert set(fastapi_depends_anywhere.sync.__all__) - {"BridgeError"} == set(
-        SPEC_API["fastapi_depends_anywhere.sync"]
-    )
+    assert set(fastapi_depends_anywhere.sync.__all__) == {
+        *SPEC_API["fastapi_depends_anywhere.sync"],
+        *BEYOND_SPEC["fastapi_depends_anywhere.sync"],
+    }
+
+
+def test_override_is_one_object_wherever_it_is_imported_from() -> None:
+    """Scoped overrides live in fda-core; the sync API and the meta-package re-export them
+    (one context variable, whichever API the caller uses)."""
+    import fastapi_depends_anywhere
+    import fastapi_depends_anywhere.sync
+    import fda_core
+    import fda_sync
+
+    assert fda_sync.override is fda_core.override
+    assert fastapi_depends_anywhere.override is fda_core.override
+    assert fastapi_depends_anywhere.sync.override is fda_core.override
 
 
 @pytest.mark.parametrize("distribution", list(DISTRIBUTIONS))

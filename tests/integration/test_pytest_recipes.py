@@ -1,5 +1,6 @@
-"""The pytest recipes: a session-scoped stack with per-service fixtures layered on it, and
-``app.dependency_overrides`` for one test. The fixtures are in conftest.py."""
+"""The pytest recipes: a session-scoped stack with per-service fixtures layered on it,
+``app.dependency_overrides`` for one test, and ``override()`` for one test or one block.
+The fixtures are in conftest.py."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from fastapi_depends_anywhere import with_fastapi_lifecycle
+from fastapi_depends_anywhere import override, with_fastapi_lifecycle
 from notes_service.cli import add_note, cleanup
 from notes_service.deps import NotesDep, NotesRepository, get_current_user, get_now
 from notes_service.models import User, utcnow
@@ -60,3 +61,18 @@ def test_an_override_pins_the_clock_that_cleanup_reads(
 def test_overrides_are_gone_after_the_test(overrides: dict) -> None:
     assert get_now not in overrides
     assert get_current_user not in overrides
+
+
+@pytest.mark.asyncio
+async def test_a_scoped_override_for_one_block(database: Path) -> None:
+    async with override({get_current_user: as_bob}):  # this test's task only
+        added = await with_fastapi_lifecycle(add_note)("No token needed")
+    assert (added.author.name, added.text) == ("bob", "No token needed")
+
+
+@override({get_now: lambda: utcnow() + timedelta(days=2)})
+def test_a_scoped_override_for_the_whole_test(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cleanup(days=4)  # the CLI's own event loop runs in this context, and sees the block
+    assert capsys.readouterr().out.splitlines()[-1] == "deleted 2 notes older than 4 days"

@@ -13,6 +13,7 @@ from fda_core._decorators import (
     with_fastapi_depends,
     with_fastapi_lifecycle,
 )
+from fda_core._override import override
 from fda_core._resolve import resolve_fastapi_depends
 from fda_core._runnify import runnify_with_fastapi_depends
 from fda_core._stack import FastApiDepsStack
@@ -26,6 +27,7 @@ __all__ = [
     "check_routes_and_dependencies_are_async",
     "configure",
     "get_app",
+    "override",
     "reset_config",
     "resolve_fastapi_depends",
     "runnify_with_fastapi_depends",

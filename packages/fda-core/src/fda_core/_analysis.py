@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import GenericAlias
-from typing import Annotated, Any, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
 from fastapi import params
 from fastapi.dependencies.models import Dependant
@@ -27,6 +27,9 @@ from starlette.responses import Response
 
 from fda_core import _compat
 from fda_core._plan import Plan, compile_plan
+
+if TYPE_CHECKING:
+    from fda_core._override import Scoped
 
 __all__ = ["Analysis", "analyse", "dependant_for_value", "describe"]
 
@@ -212,20 +215,31 @@ class Analysis:
                     self._variants[provided] = dependant
         return dependant
 
-    def plan(self, provided: frozenset[str], overrides: Mapping[Any, Any]) -> Plan | None:
+    def plan(
+        self,
+        provided: frozenset[str],
+        overrides: Mapping[Any, Any],
+        scoped: Scoped | None = None,
+    ) -> Plan | None:
         """The compiled plan for this call, or ``None`` when the graph needs the request.
 
         Plans are cached per set of overrides: one set in ``app.dependency_overrides``
-        compiles once, and changing it compiles again.
+        compiles once, and changing it compiles again; so does each set of ``scoped``
+        overrides (``override()``), which win over the app's.
         """
-        key = (provided, tuple(overrides.items())) if overrides else provided
+        if scoped is None:
+            key: Any = (provided, tuple(overrides.items())) if overrides else provided
+        elif scoped.key is None:  # an unhashable replacement: compile for this call only
+            return compile_plan(self.dependant(provided), scoped.merged(overrides))
+        else:
+            key = (provided, tuple(overrides.items()), scoped.key)
         try:
             return self._plans[key]
         except KeyError:
             pass
         except TypeError:  # an unhashable override: compile for this call only
-            return compile_plan(self.dependant(provided), overrides)
-        plan = compile_plan(self.dependant(provided), overrides)
+            return compile_plan(self.dependant(provided), _merged(overrides, scoped))
+        plan = compile_plan(self.dependant(provided), _merged(overrides, scoped))
         with self._lock:
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
@@ -241,6 +255,10 @@ class Analysis:
         dependant = _compat.build_dependant(_endpoint(self.func, wanted))
         _reject_body_params(self.func, dependant)
         return dependant
+
+
+def _merged(overrides: Mapping[Any, Any], scoped: Scoped | None) -> Mapping[Any, Any]:
+    return overrides if scoped is None else scoped.merged(overrides)
 
 
 def _endpoint(func: Callable[..., Any], parameters: list[inspect.Parameter]) -> Any:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fda_core._analysis import Analysis, analyse, classify, signature_of
 from fda_core._config import get_context_factory, resolve_app
 from fda_core._lifespan import lifespan_state
+from fda_core._override import current_block, overrides_provider, scoped_overrides
 from fda_core._plan import Plan
 from fda_core._resolution import (
     call_context,
@@ -128,7 +129,8 @@ class Injector:
         analysis = self.analysis
         if analysis.unresolved:
             analysis.check_unresolved(args, kwargs)
-        return app, analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
+        provided = analysis.provided(args, kwargs)
+        return app, analysis.plan(provided, app.dependency_overrides, scoped_overrides(app))
 
     def prepare(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -139,7 +141,10 @@ class Injector:
         app = resolve_app(self.app)
         if analysis.unresolved:
             analysis.check_unresolved(args, kwargs)
-        plan = analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
+        provided = analysis.provided(args, kwargs)
+        block = current_block()
+        scoped = None if block is None else block.view(app)
+        plan = analysis.plan(provided, app.dependency_overrides, scoped)
         return args, kwargs, app, plan
 
     def context_manager(self) -> Any:
@@ -170,7 +175,7 @@ class Injector:
             async with resolution(
                 self.analysis.dependant(provided),
                 app=app,
-                overrides_provider=app,
+                overrides_provider=overrides_provider(app, scoped_overrides(app)),
                 static_scope=self.scope,
                 dynamic_scope=call_scope,
                 lifespan_state=lifespan_state(app),
@@ -204,7 +209,10 @@ class Injector:
         args, kwargs = analysis.arrange(args, kwargs)
         app = resolve_app(self.app)
         if not analysis.unresolved and get_context_factory() is None:
-            plan = analysis.plan(analysis.provided(args, kwargs), app.dependency_overrides)
+            provided = analysis.provided(args, kwargs)
+            block = current_block()  # the one cost of override() to a call outside blocks
+            scoped = None if block is None else block.view(app)
+            plan = analysis.plan(provided, app.dependency_overrides, scoped)
             if plan is not None:
                 request = self.request(app, call_scope)
                 return await call_planned(plan, request, body, args, kwargs)

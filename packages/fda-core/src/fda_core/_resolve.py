@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fda_core._analysis import Analysis, analyse
 from fda_core._config import get_configured_app
 from fda_core._lifespan import lifespan_state
+from fda_core._override import overrides_provider, scoped_overrides
 from fda_core._resolution import planned_resolution, request_factory, resolution
 
 __all__ = ["resolve_fastapi_depends"]
@@ -40,7 +41,8 @@ async def resolve_fastapi_depends(
     Teardown runs when the block exits (the block's exception is thrown into yield
     dependencies). ``scope`` is merged into the synthesized request's ASGI scope.
     Overrides come from ``dependency_overrides_provider`` (any object with a
-    ``dependency_overrides`` dict), by default the configured app.
+    ``dependency_overrides`` dict), by default the configured app; ``override()`` blocks
+    around the call win over them.
     """
     app = get_configured_app()
     if app is None and isinstance(dependency_overrides_provider, FastAPI):
@@ -48,7 +50,8 @@ async def resolve_fastapi_depends(
     provider = dependency_overrides_provider if dependency_overrides_provider is not None else app
     analysis = _analysis(func)
     state = lifespan_state(app) if app is not None else None
-    plan = analysis.plan(frozenset(), getattr(provider, "dependency_overrides", None) or {})
+    scoped = scoped_overrides(app)
+    plan = analysis.plan(frozenset(), getattr(provider, "dependency_overrides", None) or {}, scoped)
     if plan is not None:
         request = request_factory(
             app=app, static_scope=None, dynamic_scope=scope, lifespan_state=state
@@ -59,7 +62,7 @@ async def resolve_fastapi_depends(
     async with resolution(
         analysis.dependant(),
         app=app,
-        overrides_provider=provider,
+        overrides_provider=overrides_provider(provider, scoped),
         dynamic_scope=scope,
         lifespan_state=state,
     ) as values:

@@ -24,6 +24,7 @@ from fda_core._analysis import dependant_for_value
 from fda_core._config import resolve_app
 from fda_core._holder import TaskHeld
 from fda_core._lifespan import running_lifespan
+from fda_core._override import Scoped, overrides_provider, scoped_overrides
 from fda_core._plan import Plan, Teardown, compile_plan
 from fda_core._resolution import run_background, solve_into
 from fda_core._scope import build_scope, receive_no_body
@@ -60,9 +61,10 @@ class StackSession:
         )
         return self
 
-    async def resolve(self, target: Any) -> Any:
+    async def resolve(self, target: Any, scoped: Scoped | None = None) -> Any:
+        """Resolve ``target``; ``scoped``: the ``override()`` blocks of the caller."""
         dependant = self._dependant(target)
-        plan = self._plan(target, dependant)
+        plan = self._plan(target, dependant, scoped)
         if plan is not None:
             teardown = Teardown()
             teardown.request = teardown.function = self._stack
@@ -79,7 +81,7 @@ class StackSession:
             self._scope,
             dependant,
             exit_stack=self._stack,
-            overrides_provider=self.app,
+            overrides_provider=overrides_provider(self.app, scoped),
             dependency_cache=self._cache,
         )
         if solved.background_tasks is not None:
@@ -98,9 +100,11 @@ class StackSession:
             dependant = self._dependants[target] = dependant_for_value(target)
         return dependant
 
-    def _plan(self, target: Any, dependant: Dependant) -> Plan | None:
-        """The compiled plan for ``target`` under the app's overrides of the moment."""
+    def _plan(self, target: Any, dependant: Dependant, scoped: Scoped | None) -> Plan | None:
+        """The compiled plan for ``target`` under the overrides of the moment."""
         overrides = self.app.dependency_overrides
+        if scoped is not None:
+            overrides = scoped.merged(overrides)
         try:
             key = (target, tuple(overrides.items()))
             if key in self._plans:
@@ -180,7 +184,8 @@ class FastApiDepsStack:
             raise RuntimeError(_NOT_STARTED)
         if not held.active:
             raise RuntimeError(_CLOSED)
-        return await held.run(lambda: session.resolve(target))
+        scoped = scoped_overrides(session.app)  # the caller's, not the holder task's
+        return await held.run(lambda: session.resolve(target, scoped))
 
     async def close(self, exc: BaseException | None = None) -> None:
         """Tear down every resolved dependency (in reverse order), then run shutdown.

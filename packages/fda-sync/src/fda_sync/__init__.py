@@ -7,6 +7,7 @@ per process (the bridge); a ``def`` body runs in the caller's thread.
 
 from importlib.metadata import version as _version
 
+from fda_core import override
 from fda_sync._bridge import BridgeError
 from fda_sync._decorators import with_fastapi_depends, with_fastapi_lifecycle
 from fda_sync._iter import iter_with_fastapi_depends
@@ -21,6 +22,7 @@ __all__ = [
     "FastApiDepsStack",
     "__version__",
     "iter_with_fastapi_depends",
+    "override",
     "resolve_fastapi_depends",
     "runnify_with_fastapi_depends",
     "with_fastapi_depends",

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, overload
 from fastapi import FastAPI
 
 from fda_core._config import resolve_app
+from fda_core._override import scoped_overrides
 from fda_core._stack import StackSession
 from fda_sync._bridge import get_bridge
 from fda_sync._held import SyncHeld
@@ -76,7 +77,8 @@ class FastApiDepsStack:
         async def resolve_in_holder() -> Any:
             if not task_held.active:
                 raise RuntimeError(_CLOSED)
-            return await task_held.run(lambda: session.resolve(target))
+            scoped = scoped_overrides(session.app)  # the caller's (its context is copied)
+            return await task_held.run(lambda: session.resolve(target, scoped))
 
         return held.call(resolve_in_holder)
 
