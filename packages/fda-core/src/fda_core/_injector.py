@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from fda_core._analysis import Analysis, analyse, classify, signature_of
+from fda_core._analysis import Analysis, analyse, classify, decorating_names, signature_of
 from fda_core._config import get_context_factory, resolve_app
 from fda_core._lifespan import lifespan_state
 from fda_core._plan import Plan
@@ -77,15 +77,17 @@ class Injector:
         self.app = app
         self._analysis: Analysis | None = None
         self._wrappers: list[Callable[..., Any]] = []
+        #: What the annotations name among the locals of the code decorating ``func``.
+        self._local = decorating_names(func)
         # Forward references may resolve only once their module is complete; a real
         # problem is raised again, with its message, on the first call.
         with contextlib.suppress(Exception):
-            self._analysis = analyse(func, strict=True)
+            self._analysis = analyse(func, strict=True, local=self._local)
 
     @property
     def analysis(self) -> Analysis:
         if self._analysis is None:
-            self._analysis = analyse(self.func)
+            self._analysis = analyse(self.func, local=self._local)
             for wrapper in self._wrappers:  # now the signature can be told exactly
                 wrapper.__signature__ = self.signature()  # type: ignore[attr-defined]
         return self._analysis
@@ -101,7 +103,7 @@ class Injector:
             parameters, injected = self._analysis.parameters, self._analysis.injected
         else:
             try:
-                parameters, injected = classify(self.func)
+                parameters, injected = classify(self.func, local=self._local)
             except Exception:  # the first call reports it
                 parameters, injected = tuple(signature.parameters.values()), frozenset[str]()
         own = [p for p in parameters if p.name not in injected]

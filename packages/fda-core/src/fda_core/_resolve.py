@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from fda_core._analysis import Analysis, analyse
+from fda_core._analysis import Analysis, analyse, decorating_names
 from fda_core._config import get_configured_app
 from fda_core._lifespan import lifespan_state
 from fda_core._resolution import planned_resolution, request_factory, resolution
@@ -23,9 +23,9 @@ def _analysis(func: Callable[..., Any]) -> Analysis:
     try:
         analysis = _analyses.get(func)
     except TypeError:  # not weak-referenceable: analyse every time
-        return analyse(func)
+        return analyse(func, local=decorating_names(func))
     if analysis is None:
-        analysis = _analyses[func] = analyse(func)
+        analysis = _analyses[func] = analyse(func, local=decorating_names(func))
     return analysis
 
 
