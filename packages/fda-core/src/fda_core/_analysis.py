@@ -14,7 +14,7 @@ import contextlib
 import inspect
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import GenericAlias
 from typing import Annotated, Any, get_args, get_origin
@@ -27,20 +27,13 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from fda_core import _compat
+from fda_core._describe import describe, required_body_fields
 from fda_core._plan import Plan, compile_plan
 
 __all__ = ["Analysis", "analyse", "dependant_for_value", "describe"]
 
 _SPECIAL_TYPES = (HTTPConnection, Response, BackgroundTasks, SecurityScopes)
 _INJECTED_MARKERS = (params.Depends, params.Param)
-
-
-def describe(call: Any) -> str:
-    """``module.qualname`` of a callable, for error messages."""
-    call = getattr(call, "func", call)  # functools.partial
-    module = getattr(call, "__module__", None) or "?"
-    name = getattr(call, "__qualname__", None) or getattr(call, "__name__", None) or repr(call)
-    return f"{module}.{name}"
 
 
 def _is_injected(annotation: Any, default: Any) -> bool:
@@ -156,21 +149,16 @@ def _annotation(
             missing.extend(names.missing)
 
 
-def _walk(dependant: Dependant) -> Iterator[Dependant]:
-    yield dependant
-    for sub in dependant.dependencies:
-        yield from _walk(sub)
-
-
 def _reject_body_params(func: Callable[..., Any], dependant: Dependant) -> None:
-    for node in _walk(dependant):
-        for body_field in node.body_params:
-            owner = "the function" if node is dependant else f"dependency {describe(node.call)}"
-            raise TypeError(
-                f"{describe(func)}: parameter {body_field.name!r} of {owner} is read from the "
-                "request body, which does not exist outside a request. Make it a parameter "
-                "the caller passes in, or give it a default."
-            )
+    """Refuse a *required* body parameter: a route without a body gives the others their
+    defaults (FastAPI's resolver does, as for such a route)."""
+    for node, body_field in required_body_fields(dependant):
+        owner = "the function" if node is dependant else f"dependency {describe(node.call)}"
+        raise TypeError(
+            f"{describe(func)}: parameter {body_field.name!r} of {owner} is read from the "
+            "request body, which does not exist outside a request. Make it a parameter "
+            "the caller passes in, or give it a default."
+        )
 
 
 _NOTHING: frozenset[str] = frozenset()

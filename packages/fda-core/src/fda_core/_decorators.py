@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import FastAPI
 
+from fda_core import _compat
 from fda_core._analysis import describe
 from fda_core._config import resolve_app
 from fda_core._holder import TaskHeld
@@ -42,18 +43,42 @@ class AsyncGeneratorDecorator(Protocol):
     ) -> Callable[..., AsyncGenerator[T, None]]: ...
 
 
-def is_async_callable(func: Callable[..., Any]) -> bool:
-    """Whether calling ``func`` returns an awaitable: coroutine functions, partials of
-    them, objects with an ``async def __call__``, ``AsyncMock``.
+#: Set on the sync API's wrappers: they block and return the result, whatever they wrap.
+BLOCKING = "__fda_blocking__"
 
-    ``__wrapped__`` is not followed (newer FastAPI releases do, for dependencies): the
-    sync API's wrappers of ``async def`` functions are plain blocking functions.
+
+def mark_blocking(wrapper: Callable[..., Any]) -> None:
+    """Tell ``is_async_callable`` that ``wrapper`` returns its result, not an awaitable
+    (its ``__wrapped__`` may be an ``async def``)."""
+    setattr(wrapper, BLOCKING, True)
+
+
+def is_async_callable(func: Callable[..., Any]) -> bool:
+    """Whether the body's result is awaited: as a route of the installed FastAPI decides
+    for its endpoint (partials, objects with an ``async def __call__``, ``AsyncMock``,
+    and from 0.123.6 ``functools.wraps`` wrappers of ``async def`` functions).
+
+    The sync API's wrappers block, whatever they wrap (``mark_blocking``).
     """
-    while isinstance(func, functools.partial):
-        func = func.func
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-        getattr(func, "__call__", None)  # noqa: B004 - the method, not callability
-    )
+    if inspect.iscoroutinefunction(func):
+        return True
+    if getattr(func, BLOCKING, False):
+        return False
+    return _compat.awaited_by_route(func)
+
+
+def decorating(func: Any, decorate: Callable[[Any], Any], decorator: str) -> Any:
+    """``decorate(func)``, refusing what is not callable at once; a ``staticmethod`` or
+    ``classmethod`` object stays one, around the decorated function."""
+    if isinstance(func, (staticmethod, classmethod)):
+        kind: Any = type(func)  # pyright: ignore[reportUnknownVariableType]
+        return kind(decorating(func.__func__, decorate, decorator))
+    if not callable(func):
+        raise TypeError(
+            f"@{decorator} decorates a function or another callable, got {func!r} "
+            f"({type(func).__name__})."
+        )
+    return decorate(func)
 
 
 def reject_generators(func: Callable[..., Any], decorator: str) -> None:
@@ -133,13 +158,11 @@ def with_fastapi_depends(
     ``context_factory``, ``app`` overrides the configured app. Calls accept ``_scope=``
     (e.g. ``request.scope``) to carry a request's headers into the dependencies.
     """
-    if func is None:
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
-            return _depends(f, scope, context, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _depends(g, scope, context, app), "with_fastapi_depends")
 
-        return decorate
-    return _depends(func, scope, context, app)
+    return decorate if func is None else decorate(func)
 
 
 @asynccontextmanager
@@ -226,15 +249,11 @@ def aiter_with_fastapi_depends(
 
     Teardown runs on exhaustion, on ``aclose()`` and when the body raises.
     """
-    if func is None:
 
-        def decorate(
-            f: Callable[..., AsyncIterator[Any]],
-        ) -> Callable[..., AsyncGenerator[Any, None]]:
-            return _aiter(f, scope, context, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _aiter(g, scope, context, app), "aiter_with_fastapi_depends")
 
-        return decorate
-    return _aiter(func, scope, context, app)
+    return decorate if func is None else decorate(func)
 
 
 def _lifecycle(
@@ -269,10 +288,8 @@ def with_fastapi_lifecycle(
     Inside it, dependencies see the lifespan's state as ``request.state``; nested
     lifecycle-decorated calls for the same app reuse the running lifespan.
     """
-    if func is None:
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
-            return _lifecycle(f, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _lifecycle(g, app), "with_fastapi_lifecycle")
 
-        return decorate
-    return _lifecycle(func, app)
+    return decorate if func is None else decorate(func)

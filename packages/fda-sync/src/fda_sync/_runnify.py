@@ -11,7 +11,7 @@ from typing import Any, TypeVar, overload
 from fastapi import FastAPI
 
 import fda_core
-from fda_core._decorators import is_async_callable, reject_generators
+from fda_core._decorators import decorating, is_async_callable, reject_generators
 from fda_core._injector import hide_scope_parameter
 from fda_sync._decorators import (
     SyncDecorator,
@@ -58,10 +58,8 @@ def runnify_with_fastapi_depends(
     """Make a plain function that starts the lifespan, resolves dependencies and runs
     ``func`` (``def`` or ``async def``), then shuts down: a script needs nothing else.
     """
-    if func is None:
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-            return _runnify(f, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _runnify(g, app), "runnify_with_fastapi_depends")
 
-        return decorate
-    return _runnify(func, app)
+    return decorate if func is None else decorate(func)

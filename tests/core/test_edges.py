@@ -1,0 +1,161 @@
+"""Edges of the async API: what a route accepts gives the route's answer, everything else a
+clear error at once."""
+
+import functools
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+import pytest
+from fastapi import Body, Depends, FastAPI
+from fastapi.testclient import TestClient
+
+import fda_core
+from fda_core import (
+    aiter_with_fastapi_depends,
+    runnify_with_fastapi_depends,
+    with_fastapi_depends,
+    with_fastapi_lifecycle,
+)
+
+
+async def get_name() -> str:
+    return "dep"
+
+
+NameDep = Annotated[str, Depends(get_name)]
+
+
+def logged(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A common decorator shape: a plain ``def`` wrapper made with ``functools.wraps``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def route_answer(endpoint: Callable[..., Any]) -> Any:
+    app = FastAPI()
+    app.get("/")(endpoint)
+    try:
+        with TestClient(app) as client:
+            return client.get("/").json()
+    except Exception:  # an un-awaited coroutine cannot be serialized
+        return None
+
+
+async def test_a_wraps_wrapper_of_an_async_def_is_awaited_as_a_route_awaits_it() -> None:
+    @logged
+    async def job(*, name: NameDep) -> str:
+        return f"job({name})"
+
+    result = await with_fastapi_depends(job, app=FastAPI())()
+    if route_answer(job) == "job(dep)":  # FastAPI 0.123.6+ looks through __wrapped__
+        assert result == "job(dep)"
+    else:  # as the route: called in a thread, its coroutine returned
+        assert inspect.iscoroutine(result)
+        result.close()
+
+
+async def test_staticmethod_and_classmethod_objects_are_decorated() -> None:
+    app = FastAPI()
+
+    class Service:
+        prefix = "svc"
+
+        @with_fastapi_depends(app=app)
+        @staticmethod
+        async def static(x: int, *, name: NameDep) -> str:
+            return f"{x}:{name}"
+
+        @with_fastapi_depends(app=app)
+        @classmethod
+        async def klass(cls, x: int, *, name: NameDep) -> str:
+            return f"{cls.prefix}{x}:{name}"
+
+    assert await Service.static(1) == "1:dep"
+    assert await Service().static(2) == "2:dep"
+    assert await Service.klass(3) == "svc3:dep"
+    assert await Service().klass(4) == "svc4:dep"
+
+
+Decorator = Callable[..., Any]
+DECORATORS: list[tuple[str, Decorator]] = [
+    ("with_fastapi_depends", with_fastapi_depends),
+    ("aiter_with_fastapi_depends", aiter_with_fastapi_depends),
+    ("with_fastapi_lifecycle", with_fastapi_lifecycle),
+    ("runnify_with_fastapi_depends", runnify_with_fastapi_depends),
+]
+
+
+@pytest.mark.parametrize("bad", [42, "x"])
+@pytest.mark.parametrize(("name", "decorator"), DECORATORS)
+def test_non_callables_are_refused_at_decoration(name: str, decorator: Decorator, bad: Any) -> None:
+    pattern = rf"@{name} decorates a function .*got {bad!r}"
+    with pytest.raises(TypeError, match=pattern):
+        decorator(bad)
+    with pytest.raises(TypeError, match=pattern):
+        decorator(app=FastAPI())(bad)
+
+
+async def test_partials_of_coroutine_functions_are_awaited() -> None:
+    async def job(x: int, *, name: NameDep) -> str:
+        return f"{x}{name}"
+
+    decorated: Callable[..., Coroutine[Any, Any, str]] = fda_core.with_fastapi_depends(
+        functools.partial(job, 1), app=FastAPI()
+    )
+    assert await decorated() == "1dep"
+
+
+def get_page(
+    size: Annotated[int, Body()] = 5, cursor: Annotated[str | None, Body()] = None
+) -> tuple[int, str | None]:
+    return size, cursor
+
+
+async def test_an_optional_body_parameter_gets_its_default_as_in_a_route() -> None:
+    async def job(*, page: Annotated[tuple[int, str | None], Depends(get_page)]) -> Any:
+        return list(page)
+
+    route = FastAPI()
+    route.post("/")(job)
+    with TestClient(route) as client:
+        expected = client.post("/").json()
+    assert expected == [5, None]
+    assert await with_fastapi_depends(job, app=FastAPI())() == expected
+
+
+async def test_a_required_body_parameter_is_refused() -> None:
+    def get_item(item: Annotated[int, Body()]) -> int:
+        return item
+
+    @with_fastapi_depends(app=FastAPI())
+    async def job(*, item: Annotated[int, Depends(get_item)]) -> int:
+        return item
+
+    with pytest.raises(TypeError, match=r"parameter 'item' of dependency .*get_item.* body"):
+        await job()
+
+
+async def test_an_override_that_needs_a_body_is_refused_naming_it() -> None:
+    async def get_real() -> int:
+        return 1
+
+    def needs_body(item: Annotated[int, Body()]) -> int:
+        return item
+
+    app = FastAPI()
+    app.dependency_overrides[get_real] = needs_body
+
+    @with_fastapi_depends(app=app)
+    async def job(*, value: Annotated[int, Depends(get_real)]) -> int:
+        return value
+
+    pattern = r"override .*needs_body of .*get_real reads parameter 'item' .*request body"
+    with pytest.raises(TypeError, match=pattern):
+        await job()
+    app.dependency_overrides[get_real] = get_page  # its body parameters have defaults
+    assert await job() == (5, None)
