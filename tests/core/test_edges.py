@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import pytest
-from fastapi import Body, Depends, FastAPI
+from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.testclient import TestClient
 
 import fda_core
@@ -159,3 +159,49 @@ async def test_an_override_that_needs_a_body_is_refused_naming_it() -> None:
         await job()
     app.dependency_overrides[get_real] = get_page  # its body parameters have defaults
     assert await job() == (5, None)
+
+
+async def test_number_header_values_are_sent_as_text_as_a_client_sends_them() -> None:
+    @with_fastapi_depends(app=FastAPI())
+    async def job(*, request: Request, x_user_id: Annotated[int, Header()]) -> Any:
+        return x_user_id, request.headers["x-user-id"]
+
+    assert await job(_scope={"headers": {"x-user-id": 42}}) == (42, "42")
+    assert await job(_scope={"headers": [(b"x-user-id", 7)]}) == (7, "7")
+
+
+@pytest.mark.parametrize("value", [None, ["a"], True])
+async def test_other_header_values_are_refused_naming_the_header(value: Any) -> None:
+    @with_fastapi_depends(app=FastAPI())
+    async def job(*, x_user_id: Annotated[str, Header()]) -> str:
+        return x_user_id
+
+    with pytest.raises(TypeError, match=r"_scope header 'x-user-id': its value must be str"):
+        await job(_scope={"headers": {"x-user-id": value}})
+
+
+async def test_text_query_strings_and_paths_are_encoded_as_a_url_carries_them() -> None:
+    @with_fastapi_depends(app=FastAPI())
+    async def job(*, request: Request, q: Annotated[str, Query()]) -> Any:
+        return q, str(request.url), request.url.path, request.scope["raw_path"]
+
+    scope = {"path": "/caf\u00e9 menu", "query_string": "q=caf\u00e9 cr\u00e8me&x=%41"}
+    assert await job(_scope=scope) == (
+        "caf\u00e9 cr\u00e8me",
+        "http://localhost/caf\u00e9 menu?q=caf%C3%A9%20cr%C3%A8me&x=%41",
+        "/caf\u00e9 menu",
+        b"/caf%C3%A9%20menu",
+    )
+
+
+@pytest.mark.parametrize("bad", ["authorization: x", [("authorization", "x")], 42])
+async def test_a_scope_that_is_not_a_mapping_is_refused_saying_what_it_got(bad: Any) -> None:
+    @with_fastapi_depends(app=FastAPI())
+    async def job(*, name: NameDep) -> str:  # reads no request: refused all the same
+        return name
+
+    with pytest.raises(TypeError, match=rf"_scope must be a mapping .*got {type(bad).__name__}"):
+        await job(_scope=bad)
+    with pytest.raises(TypeError, match=r"^scope must be a mapping"):
+        with_fastapi_depends(scope=bad)(job)
+    assert await job(_scope={}) == "dep"

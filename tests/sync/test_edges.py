@@ -144,3 +144,24 @@ def test_an_override_that_needs_a_body_is_refused_naming_it() -> None:
     pattern = r"override .*needs_body of .*get_session reads parameter 'item' .*request body"
     with pytest.raises(TypeError, match=pattern):
         job()
+
+
+def test_number_header_values_are_sent_as_text_and_bad_scopes_refused() -> None:
+    from fastapi import Header
+
+    @with_fastapi_depends(app=FastAPI())
+    def job(*, x_user_id: Annotated[int, Header()]) -> int:
+        return x_user_id
+
+    assert job(_scope={"headers": {"x-user-id": 42}}) == 42
+    with pytest.raises(TypeError, match=r"_scope header 'x-user-id': its value must be str"):
+        job(_scope={"headers": {"x-user-id": None}})
+    with pytest.raises(TypeError, match=r"_scope must be a mapping .*got str"):
+        job(_scope="x-user-id: 42")
+
+    @iter_with_fastapi_depends(app=FastAPI())
+    def rows(*, session: SessionDep) -> Any:
+        yield session
+
+    with pytest.raises(TypeError, match=r"_scope must be a mapping .*got str"):
+        rows(_scope="x-user-id: 42")

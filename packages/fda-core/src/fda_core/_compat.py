@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 __all__ = [
     "DEPENDS_HAS_SCOPE",
@@ -190,6 +190,8 @@ def iter_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[RouteInfo]:
             yield RouteInfo(prefix + route.path, route.endpoint, route.dependant)
         elif isinstance(route, Mount):
             yield RouteInfo(prefix + route.path, None, None, route.app)
+        elif isinstance(route, Route):  # Starlette's own (``app.add_route``): no dependant
+            yield RouteInfo(prefix + route.path, route.endpoint, None)
 
 
 class CallKind(Enum):

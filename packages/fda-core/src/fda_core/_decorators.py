@@ -16,6 +16,7 @@ from fda_core._config import resolve_app
 from fda_core._holder import TaskHeld
 from fda_core._injector import Injector
 from fda_core._lifespan import running_lifespan
+from fda_core._scope import check_scope
 from fda_core._threads import run_sync
 
 __all__ = ["aiter_with_fastapi_depends", "with_fastapi_depends", "with_fastapi_lifecycle"]
@@ -114,6 +115,8 @@ def _depends(
     body: Callable[..., Awaitable[Any]] = func if is_async else functools.partial(run_sync, func)
 
     async def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        if _scope is not None:
+            check_scope(_scope, "_scope")
         return await injector.call(body, args, kwargs, _scope)
 
     injector.wraps(wrapper)
@@ -199,17 +202,29 @@ def _aiter(
         # The generator's body and its dependencies live in one task of their own: the
         # consumer may be finished by another task (the loop's async-generator finalizer,
         # say), and FastAPI requires teardown in the task that resolved them.
+        if _scope is not None:
+            check_scope(_scope, "_scope")
         args, kwargs = injector.arrange(args, kwargs)
         held = TaskHeld(_generator_with_dependencies(injector, args, kwargs, _scope))
         generator = await held.enter()
         error: BaseException | None = None
+        # Delegating as ``yield from`` would: what is sent or thrown in reaches the body.
+        method: Callable[[Any], Awaitable[Any]] = generator.asend
+        argument: Any = None
         try:
             while True:
                 try:
-                    item = await held.run(generator.__anext__)
+                    item = await held.run(functools.partial(method, argument))
                 except StopAsyncIteration:
                     break
-                yield item
+                try:
+                    argument = yield item
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:
+                    method, argument = generator.athrow, exc
+                else:
+                    method = generator.asend
         except GeneratorExit:
             raise
         except BaseException as exc:

@@ -24,6 +24,7 @@ from fda_core._resolution import (
     request_factory,
     resolution,
 )
+from fda_core._scope import check_scope
 
 __all__ = ["Injector"]
 
@@ -71,6 +72,7 @@ class Injector:
         context: Mapping[str, Any] | None = None,
         app: FastAPI | None = None,
     ) -> None:
+        check_scope(scope, "scope")
         self.func = func
         self.scope = dict(scope) if scope else None
         self.context = dict(context) if context else None

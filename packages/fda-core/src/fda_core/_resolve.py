@@ -13,6 +13,7 @@ from fda_core._analysis import Analysis, analyse, decorating_names
 from fda_core._config import get_configured_app
 from fda_core._lifespan import lifespan_state
 from fda_core._resolution import planned_resolution, request_factory, resolution
+from fda_core._scope import check_scope
 
 __all__ = ["resolve_fastapi_depends"]
 
@@ -42,6 +43,7 @@ async def resolve_fastapi_depends(
     Overrides come from ``dependency_overrides_provider`` (any object with a
     ``dependency_overrides`` dict), by default the configured app.
     """
+    check_scope(scope, "scope")
     app = get_configured_app()
     if app is None and isinstance(dependency_overrides_provider, FastAPI):
         app = dependency_overrides_provider

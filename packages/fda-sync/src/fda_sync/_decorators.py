@@ -22,6 +22,7 @@ from fda_core._config import resolve_app
 from fda_core._decorators import decorating, is_async_callable, mark_blocking, reject_generators
 from fda_core._injector import Injector
 from fda_core._lifespan import running_lifespan
+from fda_core._scope import check_scope
 from fda_core._threads import run_sync
 from fda_sync._bridge import get_bridge
 from fda_sync._driven import call_in_caller, prefers_caller
@@ -81,6 +82,8 @@ def _depends(
         return None  # the context manager suppressed the body's exception
 
     def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        if _scope is not None:
+            check_scope(_scope, "_scope")
         args, kwargs, app, plan = injector.prepare(args, kwargs)
         manager = injector.context_manager()
         if (

@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from fda_core._analysis import describe
 from fda_core._decorators import decorating
 from fda_core._injector import Injector
+from fda_core._scope import check_scope
 from fda_sync._bridge import get_bridge
 from fda_sync._held import SyncHeld
 
@@ -152,6 +153,8 @@ def _iter(
     def wrapper(
         *args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Generator[Any, Any, Any]:
+        if _scope is not None:
+            check_scope(_scope, "_scope")
         args, kwargs = injector.arrange(args, kwargs)
         generator = body(injector, args, kwargs, _scope)
         bridge.track(generator)
