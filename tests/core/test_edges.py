@@ -3,12 +3,13 @@ clear error at once."""
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 import pytest
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 import fda_core
 from fda_core import (
@@ -205,3 +206,57 @@ async def test_a_scope_that_is_not_a_mapping_is_refused_saying_what_it_got(bad: 
     with pytest.raises(TypeError, match=r"^scope must be a mapping"):
         with_fastapi_depends(scope=bad)(job)
     assert await job(_scope={}) == "dep"
+
+
+class Note(BaseModel):
+    text: str
+
+
+async def test_a_decorated_function_works_as_a_dependency_of_a_route_with_a_body() -> None:
+    """``_scope`` is accepted by calls but is no parameter of the signature FastAPI reads."""
+    app = FastAPI()
+
+    @with_fastapi_depends(app=app)
+    async def author(prefix: str = "by", *, name: NameDep) -> str:
+        return f"{prefix} {name}"
+
+    assert list(inspect.signature(author).parameters) == ["prefix"]
+
+    @app.post("/notes")
+    async def add(note: Note, who: Annotated[str, Depends(author)]) -> dict[str, str]:
+        return {"text": note.text, "who": who}
+
+    with TestClient(app) as client:
+        response = client.post("/notes?prefix=from", json={"text": "hi"})
+    assert response.json() == {"text": "hi", "who": "from dep"}
+    assert await author(_scope={"headers": {"x": "1"}}) == "by dep"
+
+
+def test_a_decorated_function_is_a_typer_command_without_a_scope_option() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    cli = typer.Typer()
+
+    @cli.command()
+    @runnify_with_fastapi_depends(app=FastAPI())
+    async def greet(times: int = 1, *, name: NameDep) -> None:
+        print(" ".join([name] * times))
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--times", "2"]).output == "dep dep\n"
+    help_text = runner.invoke(cli, ["--help"]).output
+    assert "--times" in help_text
+    assert "scope" not in help_text
+
+
+def test_a_parameter_named_scope_is_refused_at_decoration() -> None:
+    async def job(_scope: dict[str, Any]) -> None: ...
+
+    async def rows(*, _scope: dict[str, Any]) -> AsyncIterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match=r"job has a parameter named `_scope`, which clashes"):
+        with_fastapi_depends(job)
+    with pytest.raises(TypeError, match=r"rows has a parameter named `_scope`, which clashes"):
+        aiter_with_fastapi_depends(app=FastAPI())(rows)

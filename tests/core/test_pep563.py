@@ -71,8 +71,8 @@ async def test_the_signature_is_exact_once_the_module_is_complete() -> None:
 
     configure(app=FastAPI())
     await charge(1)
-    assert list(inspect.signature(charge).parameters) == ["amount", "_scope"]
-    assert list(inspect.signature(with_type_checking_import).parameters) == ["amount", "_scope"]
+    assert list(inspect.signature(charge).parameters) == ["amount"]
+    assert list(inspect.signature(with_type_checking_import).parameters) == ["amount"]
 
 
 async def test_depends_on_a_class_that_exists_only_for_type_checkers_is_an_error() -> None:

@@ -165,3 +165,32 @@ def test_number_header_values_are_sent_as_text_and_bad_scopes_refused() -> None:
 
     with pytest.raises(TypeError, match=r"_scope must be a mapping .*got str"):
         rows(_scope="x-user-id: 42")
+
+
+@pytest.mark.chosen_path
+def test_a_decorated_function_is_a_celery_task(path: str) -> None:
+    """Celery checks calls against the signature: ``_scope`` is not part of it, and the
+    task's own parameters are."""
+    from celery import Celery
+
+    celery = Celery("edges", broker="memory://", backend="cache+memory://")
+    celery.conf.task_always_eager = True
+
+    @celery.task
+    @with_fastapi_depends(app=FastAPI())
+    def count(n: int, *, session: SessionDep) -> str:
+        return f"{n} {session}"
+
+    assert list(inspect.signature(count).parameters) == ["n"]
+    assert count.delay(3).get() == "3 session"
+    with pytest.raises(TypeError):
+        count.delay()  # n is missing
+
+
+def test_a_parameter_named_scope_is_refused_at_decoration() -> None:
+    def job(_scope: dict[str, Any]) -> None: ...
+
+    with pytest.raises(TypeError, match=r"job has a parameter named `_scope`, which clashes"):
+        with_fastapi_depends(job)
+    with pytest.raises(TypeError, match=r"job has a parameter named `_scope`, which clashes"):
+        runnify_with_fastapi_depends(job)

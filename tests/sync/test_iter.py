@@ -179,7 +179,7 @@ def test_caller_arguments_pass_through_and_injected_ones_can_be_given(
 
     assert list(numbers(3, step=2)) == ["r0", "r2", "r4"]
     assert list(numbers(2, r="fake")) == ["fake0", "fake1"]
-    assert list(inspect.signature(numbers).parameters) == ["count", "step", "_scope"]
+    assert list(inspect.signature(numbers).parameters) == ["count", "step"]
     assert recorder.events == ["open", "teardown"]  # only the first call resolved it
 
 

@@ -13,7 +13,6 @@ from fda_core._decorators import (
     with_fastapi_depends,
     with_fastapi_lifecycle,
 )
-from fda_core._injector import hide_scope_parameter
 
 __all__ = ["runnify_with_fastapi_depends"]
 
@@ -42,7 +41,6 @@ def _runnify(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Any
     except ImportError as exc:
         raise ImportError(_MISSING_ASYNCER, name="asyncer") from exc
     runner = runnify(with_fastapi_lifecycle(with_fastapi_depends(func, app=app), app=app))
-    hide_scope_parameter(runner)
     mark_blocking(runner)
     return runner
 

@@ -12,7 +12,6 @@ from fastapi import FastAPI
 
 import fda_core
 from fda_core._decorators import decorating, is_async_callable, reject_generators
-from fda_core._injector import hide_scope_parameter
 from fda_sync._decorators import (
     SyncDecorator,
     bridged,
@@ -36,7 +35,6 @@ def _runnify(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Any
     else:
         # The body runs in the caller's thread, inside the lifespan, with its dependencies.
         runner = with_fastapi_lifecycle(with_fastapi_depends(func, app=app), app=app)
-    hide_scope_parameter(runner)
     return runner
 
 
