@@ -1,9 +1,10 @@
 """Edges of the async API: what a route accepts gives the route's answer, everything else a
 clear error at once."""
 
+import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import Annotated, Any
 
 import pytest
@@ -260,3 +261,37 @@ def test_a_parameter_named_scope_is_refused_at_decoration() -> None:
         with_fastapi_depends(job)
     with pytest.raises(TypeError, match=r"rows has a parameter named `_scope`, which clashes"):
         aiter_with_fastapi_depends(app=FastAPI())(rows)
+
+
+async def test_scope_and_context_may_be_passed_positionally_as_in_1_x() -> None:
+    seen: list[dict[str, Any]] = []
+
+    @contextlib.contextmanager
+    def context_factory(context: Mapping[str, Any]) -> Iterator[None]:
+        seen.append(dict(context))
+        yield
+
+    app = FastAPI()
+    fda_core.configure(app=app, context_factory=context_factory)
+
+    async def job(*, request: Request) -> str:
+        return request.method
+
+    decorated = with_fastapi_depends(job, {"method": "POST"}, {"request_id": "abc"})
+    assert await decorated() == "POST"
+    assert seen == [{"request_id": "abc"}]
+    with pytest.raises(TypeError):
+        with_fastapi_depends(job, None, None, app)  # type: ignore[misc]
+
+
+async def test_the_1_x_error_phrases_start_the_messages() -> None:
+    """Users' own tests match 1.x's messages: they still start today's."""
+
+    async def job(*, name: NameDep) -> str:
+        return name
+
+    with pytest.raises(RuntimeError, match=r"^No FastAPI app configured"):
+        await with_fastapi_depends(job)()
+    stack = fda_core.FastApiDepsStack(app=FastAPI())
+    with pytest.raises(RuntimeError, match=r"^Call start\(\)"):
+        await stack.resolve(NameDep)

@@ -194,3 +194,25 @@ def test_a_parameter_named_scope_is_refused_at_decoration() -> None:
         with_fastapi_depends(job)
     with pytest.raises(TypeError, match=r"job has a parameter named `_scope`, which clashes"):
         runnify_with_fastapi_depends(job)
+
+
+def test_scope_and_context_may_be_passed_positionally_as_in_1_x() -> None:
+    from fastapi import Request
+
+    def job(*, request: Request) -> str:
+        return request.method
+
+    assert with_fastapi_depends(job, {"method": "PUT"}, None, app=FastAPI())() == "PUT"
+
+
+@pytest.mark.chosen_path
+def test_the_1_x_error_phrases_start_the_messages(path: str) -> None:
+    from fda_sync import FastApiDepsStack
+
+    def job(*, session: SessionDep) -> str:
+        return session
+
+    with pytest.raises(RuntimeError, match=r"^No FastAPI app configured"):
+        with_fastapi_depends(job)()
+    with pytest.raises(RuntimeError, match=r"^Call start\(\)"):
+        FastApiDepsStack(app=FastAPI()).resolve(SessionDep)

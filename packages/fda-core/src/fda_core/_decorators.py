@@ -126,32 +126,32 @@ def _depends(
 @overload
 def with_fastapi_depends(
     func: Callable[..., Coroutine[Any, Any, T]],
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Callable[..., Coroutine[Any, Any, T]]: ...
 @overload
 def with_fastapi_depends(
     func: Callable[..., T],
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Callable[..., Coroutine[Any, Any, T]]: ...
 @overload
 def with_fastapi_depends(
     func: None = None,
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> AsyncDecorator: ...
 def with_fastapi_depends(
     func: Callable[..., Any] | None = None,
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Any:
     """Resolve ``func``'s FastAPI dependencies on every call, as a route handler gets them.

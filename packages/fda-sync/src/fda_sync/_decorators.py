@@ -107,32 +107,32 @@ def _depends(
 @overload
 def with_fastapi_depends(
     func: Callable[..., Awaitable[T]],
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Callable[..., T]: ...
 @overload
 def with_fastapi_depends(
     func: Callable[..., T],
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Callable[..., T]: ...
 @overload
 def with_fastapi_depends(
     func: None = None,
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> SyncDecorator: ...
 def with_fastapi_depends(
     func: Callable[..., Any] | None = None,
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Any:
     """Resolve ``func``'s FastAPI dependencies on every call; return a plain sync callable.
