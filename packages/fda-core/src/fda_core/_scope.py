@@ -44,12 +44,16 @@ def _default_scope() -> dict[str, Any]:
     }
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _header_bytes(key: Any, part: str, value: Any) -> bytes:
     if isinstance(value, str):
         return value.encode("latin-1")
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if _is_number(value):
         return str(value).encode("latin-1")  # what an HTTP client sends for a number
     raise TypeError(
         f"_scope header {key!r}: its {part} must be str or bytes (or a number), got "
@@ -120,7 +124,11 @@ def build_scope(
     scope["type"] = "http"  # a websocket's scope works too: its headers, client, app...
     scope["state"] = state
     scope["headers"] = _normalize_headers(scope["headers"])
-    scope["path_params"] = dict(scope["path_params"])
+    # A route's path parameters are text: a number is given as its text, as in a URL.
+    scope["path_params"] = {
+        name: str(value) if _is_number(value) else value
+        for name, value in dict(scope["path_params"]).items()
+    }
     scope["query_string"] = _url_bytes(scope["query_string"])
     if isinstance(scope["path"], (bytes, bytearray)):  # ASGI's path is decoded text
         scope["path"] = unquote(bytes(scope["path"]).decode("latin-1"))
