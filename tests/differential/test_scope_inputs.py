@@ -9,6 +9,7 @@ validation error.
 """
 
 import asyncio
+import functools
 import string
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -155,4 +156,4 @@ def test_generated_scopes_give_what_a_route_gives(case: dict[str, Any]) -> None:
     for path in ("loop", "caller"):
         with sync_path(path):
             blocking = fda_sync.with_fastapi_depends(endpoint, app=app)
-            assert answer(lambda: blocking(_scope=scope)) == expected, f"sync API, {path}"
+            assert answer(functools.partial(blocking, _scope=scope)) == expected, path
