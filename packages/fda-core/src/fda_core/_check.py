@@ -64,8 +64,7 @@ def _sync_callables(routes: Iterable[Any], prefix: str = "") -> Iterator[str]:
             continue
         if not _is_async(route.endpoint):
             yield f"route {describe(route.endpoint)} ({route.path})"
-        if route.dependant is not None:
-            yield from _sync_dependencies(route.dependant, route.path)
+        yield from _sync_dependencies(route.dependant, route.path)
 
 
 def check_routes_and_dependencies_are_async(app: FastAPI) -> None:
