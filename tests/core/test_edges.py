@@ -19,6 +19,7 @@ from fda_core import (
     with_fastapi_depends,
     with_fastapi_lifecycle,
 )
+from fda_core._compat import awaited_by_route
 
 
 async def get_name() -> str:
@@ -38,27 +39,20 @@ def logged(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def route_answer(endpoint: Callable[..., Any]) -> Any:
-    app = FastAPI()
-    app.get("/")(endpoint)
-    try:
-        with TestClient(app) as client:
-            return client.get("/").json()
-    except Exception:  # an un-awaited coroutine cannot be serialized
-        return None
-
-
 async def test_a_wraps_wrapper_of_an_async_def_is_awaited_as_a_route_awaits_it() -> None:
     @logged
     async def job(*, name: NameDep) -> str:
         return f"job({name})"
 
     result = await with_fastapi_depends(job, app=FastAPI())()
-    if route_answer(job) == "job(dep)":  # FastAPI 0.123.6+ looks through __wrapped__
-        assert result == "job(dep)"
-    else:  # as the route: called in a thread, its coroutine returned
+    if not awaited_by_route(job):  # before 0.123.6: called in a thread, like the route
         assert inspect.iscoroutine(result)
         result.close()
+        return
+    route = FastAPI()
+    route.get("/")(job)
+    with TestClient(route) as client:
+        assert client.get("/").json() == result == "job(dep)"
 
 
 async def test_staticmethod_and_classmethod_objects_are_decorated() -> None:
