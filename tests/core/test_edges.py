@@ -166,6 +166,16 @@ async def test_number_header_values_are_sent_as_text_as_a_client_sends_them() ->
     assert await job(_scope={"headers": [(b"x-user-id", 7)]}) == (7, "7")
 
 
+async def test_header_text_beyond_latin_1_is_refused_naming_the_header() -> None:
+    @with_fastapi_depends(app=FastAPI())
+    async def job(*, x_name: Annotated[str, Header()]) -> str:
+        return x_name
+
+    assert await job(_scope={"headers": {"x-name": "caf\u00e9"}}) == "caf\u00e9"
+    with pytest.raises(ValueError, match=r"_scope header 'x-name': .* not Latin-1 text"):
+        await job(_scope={"headers": {"x-name": "\u65e5\u672c"}})
+
+
 @pytest.mark.parametrize("value", [None, ["a"], True])
 async def test_other_header_values_are_refused_naming_the_header(value: Any) -> None:
     @with_fastapi_depends(app=FastAPI())

@@ -50,7 +50,14 @@ def _is_number(value: Any) -> bool:
 
 def _header_bytes(key: Any, part: str, value: Any) -> bytes:
     if isinstance(value, str):
-        return value.encode("latin-1")
+        try:
+            return value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"_scope header {key!r}: its {part} {value!r} is not Latin-1 text, which is "
+                "all HTTP headers carry; encode it (e.g. percent-encode) and pass bytes or "
+                "ASCII text."
+            ) from None
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if _is_number(value):
