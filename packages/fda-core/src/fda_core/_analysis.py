@@ -76,7 +76,7 @@ def decorating_names(func: Callable[..., Any]) -> dict[str, Any]:
     wanted = _annotation_names(func)
     if not wanted:
         return {}
-    frame = sys._getframe(1)
+    frame = sys._getframe(1)  # pyright: ignore[reportPrivateUsage]
     try:
         while frame.f_back is not None and (
             frame.f_globals.get("__name__", "").partition(".")[0] in _OWN_PACKAGES
@@ -325,7 +325,7 @@ def classify(
 ) -> tuple[tuple[inspect.Parameter, ...], frozenset[str]]:
     """``func``'s parameters with evaluated annotations, and the names FastAPI injects
     (``missing``: filled with the names each annotation mentions that do not exist)."""
-    parameters = []
+    parameters: list[inspect.Parameter] = []
     for p in signature_of(func).parameters.values():
         names: list[str] = []
         annotation = _annotation(func, p.annotation, strict=strict, local=local, missing=names)

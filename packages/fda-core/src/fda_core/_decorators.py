@@ -6,7 +6,7 @@ import functools
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, Protocol, TypeVar, cast, overload
 
 from fastapi import FastAPI
 
@@ -72,8 +72,8 @@ def decorating(func: Any, decorate: Callable[[Any], Any], decorator: str) -> Any
     """``decorate(func)``, refusing what is not callable at once; a ``staticmethod`` or
     ``classmethod`` object stays one, around the decorated function."""
     if isinstance(func, (staticmethod, classmethod)):
-        kind: Any = type(func)  # pyright: ignore[reportUnknownVariableType]
-        return kind(decorating(func.__func__, decorate, decorator))
+        method = cast(Any, func)
+        return type(method)(decorating(method.__func__, decorate, decorator))
     if not callable(func):
         raise TypeError(
             f"@{decorator} decorates a function or another callable, got {func!r} "
@@ -174,7 +174,7 @@ async def _generator_with_dependencies(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
-) -> AsyncGenerator[AsyncIterator[Any], None]:
+) -> AsyncGenerator[AsyncGenerator[Any, Any], None]:
     async with injector.values(args, kwargs, call_scope) as values:
         generator = injector.func(*args, **kwargs, **values)
         try:

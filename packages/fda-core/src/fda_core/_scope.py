@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 from urllib.parse import quote, unquote
 
 __all__ = ["BodyUnavailableError", "build_scope", "check_scope", "receive_no_body"]
@@ -59,7 +59,7 @@ def _header_bytes(key: Any, part: str, value: Any) -> bytes:
                 "ASCII text."
             ) from None
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
+        return bytes(cast(Any, value))
     if _is_number(value):
         return str(value).encode("latin-1")  # what an HTTP client sends for a number
     raise TypeError(
