@@ -2,7 +2,7 @@
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 import pytest
@@ -157,3 +157,53 @@ async def test_only_async_generator_functions(app: FastAPI) -> None:
 
     with pytest.raises(TypeError, match="not an async generator function"):
         aiter_with_fastapi_depends(not_a_generator)  # type: ignore[arg-type]
+
+
+async def test_asend_athrow_and_aclose_reach_the_body_as_through_yield_from(
+    app: FastAPI, events: Any, db: Any
+) -> None:
+    @aiter_with_fastapi_depends
+    async def conversation(*, conn: Annotated[str, Depends(db)]) -> AsyncGenerator[str, str]:
+        try:
+            answer = yield "question"
+            events.add(f"body got {answer}")
+            try:
+                yield "careful"
+            except ValueError as exc:
+                events.add(f"body caught {exc}")
+                yield "recovered"
+            yield "more"
+        except GeneratorExit:
+            events.add("body closed")
+            raise
+
+    stream = conversation()
+    assert await stream.__anext__() == "question"
+    assert await stream.asend("42") == "careful"
+    assert await stream.athrow(ValueError("oops")) == "recovered"
+    assert await stream.__anext__() == "more"
+    await stream.aclose()
+    assert events == [
+        "db:open",
+        "body got 42",
+        "body caught oops",
+        "body closed",
+        "db:close",
+    ]
+
+
+async def test_an_exception_thrown_in_and_not_caught_reaches_the_dependencies(
+    app: FastAPI, events: Any, db: Any
+) -> None:
+    @aiter_with_fastapi_depends
+    async def numbers(*, conn: Annotated[str, Depends(db)]) -> AsyncIterator[int]:
+        try:
+            yield 1
+        finally:
+            events.add("body finally")
+
+    stream = numbers()
+    assert await stream.__anext__() == 1
+    with pytest.raises(KeyError):
+        await stream.athrow(KeyError("k"))
+    assert events == ["db:open", "body finally", "db:rollback:KeyError", "db:close"]

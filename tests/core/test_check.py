@@ -96,3 +96,45 @@ def test_spec_startup_usage() -> None:
 
     with pytest.raises(RuntimeError, match="sync_route"), TestClient(app):
         pass
+
+
+def test_finds_def_routes_through_nested_mounts_and_starlette_routes() -> None:
+    from starlette.endpoints import HTTPEndpoint
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount
+
+    sub = FastAPI()
+
+    @sub.get("/deep")
+    def deep() -> int:
+        return 1
+
+    app = FastAPI(routes=[Mount("/a", routes=[Mount("/b", app=sub)])])
+
+    def plain(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("x")
+
+    async def plain_async(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("x")
+
+    class Items(HTTPEndpoint):
+        def get(self, request: Request) -> PlainTextResponse:
+            return PlainTextResponse("x")
+
+    class AsyncItems(HTTPEndpoint):
+        async def get(self, request: Request) -> PlainTextResponse:
+            return PlainTextResponse("x")
+
+    app.add_route("/plain", plain)
+    app.add_route("/plain-async", plain_async)
+    app.add_route("/items", Items)
+    app.add_route("/async-items", AsyncItems)
+    with pytest.raises(RuntimeError, match=r"3 sync") as raised:
+        check_routes_and_dependencies_are_async(app)
+    message = str(raised.value)
+    assert "deep (/a/b/deep)" in message
+    assert "plain (/plain)" in message
+    assert "Items (/items)" in message
+    assert "plain_async" not in message
+    assert "AsyncItems" not in message

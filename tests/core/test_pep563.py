@@ -31,18 +31,39 @@ async def test_alias_defined_after_decoration_and_type_checking_only_names() -> 
     assert await charge(3) == (3, "db")
 
 
-async def test_a_dependency_alias_local_to_a_function_is_named_in_the_error() -> None:
-    """Under PEP 563 an alias defined in a function cannot be evaluated by anyone."""
+async def test_dependencies_local_to_the_decorating_function_are_resolved() -> None:
+    """Under PEP 563 a test's local dependency and alias are found where the decorator
+    was applied (FastAPI would not find them; the route answers 422)."""
     configure(app=FastAPI())
+
+    async def get_local() -> str:
+        return "local"
+
     LocalDep = Annotated[str, Depends(get_db)]
 
     @with_fastapi_depends
-    async def job(*, db: LocalDep) -> str:
-        return db
+    async def job(*, db: LocalDep, local: Annotated[str, Depends(get_local)]) -> str:
+        return f"{db}+{local}"
 
-    with pytest.raises(TypeError, match=r"missing argument 'db'.*'LocalDep'.*module level"):
+    assert await job() == "db+local"
+    assert await job(db="passed") == "passed+local"  # the caller may still pass it
+
+
+async def test_a_dependency_defined_after_decorating_is_named_and_the_body_not_run() -> None:
+    configure(app=FastAPI())
+    called: list[object] = []
+
+    @with_fastapi_depends
+    async def job(*, db: Annotated[str, Depends(get_later)]) -> None:
+        called.append(db)
+
+    async def get_later() -> str:  # too late: the decorator has run
+        return "later"
+
+    with pytest.raises(TypeError, match=r"parameter 'db' .*names 'get_later'"):
         await job()
-    assert await job(db="passed") == "passed"  # the caller may still pass it
+    assert called == []
+    assert get_later is not None
 
 
 async def test_the_signature_is_exact_once_the_module_is_complete() -> None:
@@ -50,8 +71,8 @@ async def test_the_signature_is_exact_once_the_module_is_complete() -> None:
 
     configure(app=FastAPI())
     await charge(1)
-    assert list(inspect.signature(charge).parameters) == ["amount", "_scope"]
-    assert list(inspect.signature(with_type_checking_import).parameters) == ["amount", "_scope"]
+    assert list(inspect.signature(charge).parameters) == ["amount"]
+    assert list(inspect.signature(with_type_checking_import).parameters) == ["amount"]
 
 
 async def test_depends_on_a_class_that_exists_only_for_type_checkers_is_an_error() -> None:

@@ -201,7 +201,7 @@ async def test_positional_arguments_fill_the_callers_own_parameters(app: FastAPI
     async def cleanup(db: Annotated[str, Depends(real_db)], days: int = 30) -> str:
         return f"{db} {days}"
 
-    assert list(inspect.signature(cleanup).parameters) == ["days", "_scope"]
+    assert list(inspect.signature(cleanup).parameters) == ["days"]
     assert await cleanup(7) == "db 7"
     assert await cleanup() == "db 30"
     assert await cleanup(days=1, db="fake") == "fake 1"
@@ -258,7 +258,7 @@ async def test_signature_shows_only_the_callers_parameters(app: FastAPI) -> None
         """Doc."""
         return d
 
-    assert list(inspect.signature(f).parameters) == ["user_id", "days", "_scope"]
+    assert list(inspect.signature(f).parameters) == ["user_id", "days"]
     assert f.__name__ == "f"
     assert f.__doc__ == "Doc."
 

@@ -133,7 +133,7 @@ async def test_use_before_start_or_after_close_is_a_clear_error(app: FastAPI) ->
         return 1
 
     stack = FastApiDepsStack(app=app)
-    with pytest.raises(RuntimeError, match=r"not started.*start\(\)"):
+    with pytest.raises(RuntimeError, match=r"^Call start\(\).*not started"):
         await stack.resolve(dep)
     with pytest.raises(RuntimeError, match="not started"):
         await stack.close()

@@ -1,6 +1,8 @@
 """Differential tests: generated graphs through a real route and every path of this library.
 
-For each graph, FastAPI resolves it for a real route through ``TestClient``. Then the same
+For each graph (nodes of every kind and form: functions, partials, ``functools.wraps``
+wrappers, classes, callable instances), FastAPI resolves it for a real route through
+``TestClient``. Then the same
 graph runs through ``with_fastapi_depends`` of the async API, on its compiled plan and on
 FastAPI's own resolver (the path of graphs a plan cannot run), and of the sync API, with
 every call on the bridge loop and with every call driven from the caller's thread (the
@@ -30,7 +32,7 @@ import fda_sync
 import fda_sync._decorators
 from fda_core import _analysis
 
-from .graphs import DEF_KINDS, Boom, GraphSpec, instantiate, random_graph
+from .graphs import DEF_KINDS, FORMS, Boom, GraphSpec, instantiate, random_graph
 
 Outcome = tuple[Any, list[str]]
 EXAMPLES = 300
@@ -135,6 +137,11 @@ def test_the_generator_covers_every_feature() -> None:
     assert any(n.wants_header for n in nodes)
     assert any(n.wants_query for n in nodes)
     assert any(n.wants_request for n in nodes)
+    assert any(n.wants_cookie for n in nodes)
+    assert any(n.defaults for n in nodes)
+    assert any(n.aliased for n in nodes)
+    assert {n.form for n in nodes} == set(FORMS)
+    assert {s.wrapped_body for s in specs} == {True, False}
     assert any(s.reads_request and "seven" in s.query for s in specs)  # invalid parameters
     assert any(s.override is not None for s in specs)
     assert any(s.fail_body for s in specs)

@@ -89,7 +89,7 @@ def test_pass_through_arguments_and_caller_provided_injected_values(app: FastAPI
     assert func(1, "x", 3, 4, extra=5) == (1, "x", (3, 4), "real", {"extra": 5})
     assert func(1, db="fake") == (1, "b", (), "fake", {})
     names = list(inspect.signature(func).parameters)
-    assert names == ["a", "b", "rest", "_scope", "kw"]
+    assert names == ["a", "b", "rest", "kw"]
     assert func.__name__ == "func"
 
 

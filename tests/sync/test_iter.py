@@ -179,7 +179,7 @@ def test_caller_arguments_pass_through_and_injected_ones_can_be_given(
 
     assert list(numbers(3, step=2)) == ["r0", "r2", "r4"]
     assert list(numbers(2, r="fake")) == ["fake0", "fake1"]
-    assert list(inspect.signature(numbers).parameters) == ["count", "step", "_scope"]
+    assert list(inspect.signature(numbers).parameters) == ["count", "step"]
     assert recorder.events == ["open", "teardown"]  # only the first call resolved it
 
 
@@ -189,3 +189,55 @@ def test_non_generators_are_refused(app: FastAPI) -> None:
 
     with pytest.raises(TypeError, match="not a generator function"):
         iter_with_fastapi_depends(plain)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["def", "async"])
+def test_send_throw_and_close_reach_the_body_as_through_yield_from(
+    app: FastAPI, recorder: Recorder, is_async: bool
+) -> None:
+    r_dep = resource(recorder)
+
+    def steps() -> Generator[str, str, None]:
+        try:
+            answer = yield "question"
+            recorder.add(f"body got {answer}")
+            try:
+                yield "careful"
+            except ValueError as exc:
+                recorder.add(f"body caught {exc}")
+                yield "recovered"
+            yield "more"
+        except GeneratorExit:
+            recorder.add("body closed")
+            raise
+
+    if is_async:
+
+        async def body(*, r: r_dep) -> AsyncIterator[str]:
+            inner = steps()
+            item = next(inner)
+            while True:
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    inner.close()
+                    raise
+                except BaseException as exc:
+                    item = inner.throw(exc)
+                else:
+                    item = inner.send(sent)
+
+        generator = iter_with_fastapi_depends(app=app)(body)()
+    else:
+
+        def sync_body(*, r: r_dep) -> Generator[str, str, None]:
+            return (yield from steps())
+
+        generator = iter_with_fastapi_depends(app=app)(sync_body)()
+    assert next(generator) == "question"
+    assert generator.send("42") == "careful"
+    assert generator.throw(ValueError("oops")) == "recovered"
+    assert next(generator) == "more"
+    generator.close()
+    assert recorder.events[:4] == ["open", "body got 42", "body caught oops", "body closed"]
+    assert "dep saw ValueError" not in recorder.events

@@ -63,8 +63,22 @@ def sync_numbers() -> Iterator[int]:
     yield 1
 
 
+async def positional_options() -> str:
+    return ""
+
+
+def sync_positional_options() -> float:
+    return 1.0
+
+
+# 1.x passed ``scope`` and ``context`` positionally.
+async_positional = fda.with_fastapi_depends(positional_options, {"method": "POST"}, {"job": "x"})
+sync_positional = sync.with_fastapi_depends(sync_positional_options, {"method": "POST"}, None)
+
+
 async def check_async() -> None:
     assert_type(await async_depends(), int)
+    assert_type(await async_positional(), str)
     assert_type(await async_lifecycle(), str)
     assert_type(async_command(), bytes)
     async for number in async_numbers():
@@ -73,6 +87,7 @@ async def check_async() -> None:
 
 def check_sync() -> None:
     assert_type(sync_of_async(), int)
+    assert_type(sync_positional(), float)
     assert_type(sync_of_def(1), float)
     assert_type(sync_lifecycle(), str)
     assert_type(sync_command(), bytes)

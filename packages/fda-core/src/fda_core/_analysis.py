@@ -12,8 +12,9 @@ from __future__ import annotations
 import builtins
 import contextlib
 import inspect
+import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import GenericAlias
 from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
@@ -26,6 +27,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from fda_core import _compat
+from fda_core._describe import describe, required_body_fields
 from fda_core._plan import Plan, compile_plan
 
 if TYPE_CHECKING:
@@ -35,14 +37,6 @@ __all__ = ["Analysis", "analyse", "dependant_for_value", "describe"]
 
 _SPECIAL_TYPES = (HTTPConnection, Response, BackgroundTasks, SecurityScopes)
 _INJECTED_MARKERS = (params.Depends, params.Param)
-
-
-def describe(call: Any) -> str:
-    """``module.qualname`` of a callable, for error messages."""
-    call = getattr(call, "func", call)  # functools.partial
-    module = getattr(call, "__module__", None) or "?"
-    name = getattr(call, "__qualname__", None) or getattr(call, "__name__", None) or repr(call)
-    return f"{module}.{name}"
 
 
 def _is_injected(annotation: Any, default: Any) -> bool:
@@ -65,56 +59,109 @@ class _Unresolved:
     """Stands for a name that does not exist at run time (``if TYPE_CHECKING:`` imports)."""
 
 
+_OWN_PACKAGES = frozenset({"fda_core", "fda_sync", "fastapi_depends_anywhere", "contextlib"})
+
+
+def _annotation_names(func: Callable[..., Any]) -> set[str]:
+    """The names ``func``'s string annotations mention."""
+    names: set[str] = set()
+    for parameter in signature_of(func).parameters.values():
+        if isinstance(parameter.annotation, str):
+            with contextlib.suppress(SyntaxError):
+                names.update(compile(parameter.annotation, "<annotation>", "eval").co_names)
+    return names
+
+
+def decorating_names(func: Callable[..., Any]) -> dict[str, Any]:
+    """The local names, among those ``func``'s string annotations mention, of the code that
+    applied the decorator (a test function, a class body): where a dependency defined
+    there lives. Only the names used are kept, not the whole frame."""
+    wanted = _annotation_names(func)
+    if not wanted:
+        return {}
+    frame = sys._getframe(1)  # pyright: ignore[reportPrivateUsage]
+    try:
+        while frame.f_back is not None and (
+            frame.f_globals.get("__name__", "").partition(".")[0] in _OWN_PACKAGES
+        ):
+            frame = frame.f_back
+        local = frame.f_locals
+        if local is frame.f_globals:
+            return {}
+        return {name: local[name] for name in wanted if name in local}
+    finally:
+        del frame
+
+
 class _Names(dict[str, Any]):
     def __init__(self, namespace: dict[str, Any], *, strict: bool) -> None:
         super().__init__(namespace)
         self.strict = strict
+        self.missing: list[str] = []
 
     def __missing__(self, name: str) -> Any:
         if name in builtins.__dict__:
             return builtins.__dict__[name]
         if self.strict:
             raise NameError(name)
+        self.missing.append(name)
         return _Unresolved
 
 
-def _annotation(func: Callable[..., Any], annotation: Any, *, strict: bool) -> Any:
-    """Evaluate a PEP 563 string annotation as ``inspect.signature(eval_str=True)`` would.
+def _closure(func: Any) -> dict[str, Any]:
+    """The function's free variables that are bound (not a cell still empty)."""
+    code = getattr(func, "__code__", None)
+    cells = getattr(func, "__closure__", None) or ()
+    names: dict[str, Any] = {}
+    for name, cell in zip(getattr(code, "co_freevars", ()), cells, strict=False):
+        with contextlib.suppress(ValueError):
+            names[name] = cell.cell_contents
+    return names
+
+
+def _annotation(
+    func: Callable[..., Any],
+    annotation: Any,
+    *,
+    strict: bool,
+    local: Mapping[str, Any] | None = None,
+    missing: list[str] | None = None,
+) -> Any:
+    """Evaluate a PEP 563 string annotation as ``inspect.signature(eval_str=True)`` would,
+    also seeing the function's closure and ``local`` (``decorating_names``).
 
     ``strict`` (at decoration) fails on a missing name: it may be defined later in the
-    module. Otherwise (on first call) a missing name becomes a placeholder type, making the
-    parameter a pass-through one: it exists only for type checkers, and a ``Depends``
-    marker always exists at run time.
+    module. Otherwise (on first call) a missing name becomes a placeholder type (added to
+    ``missing``), making the parameter a pass-through one: it exists only for type
+    checkers. ``analyse`` refuses a placeholder that would be called or validated.
     """
     if not isinstance(annotation, str):
         return annotation
     unwrapped = inspect.unwrap(func)
     names = _Names(getattr(unwrapped, "__globals__", {}), strict=strict)
-    with contextlib.suppress(TypeError):  # not a Python function: no closure
-        names.update(inspect.getclosurevars(unwrapped).nonlocals)
+    names.update(_closure(unwrapped))
+    names.update(local or {})
     try:
         return eval(annotation, {}, names)
     except Exception:
         if strict:
             raise
         return _Unresolved
-
-
-def _walk(dependant: Dependant) -> Iterator[Dependant]:
-    yield dependant
-    for sub in dependant.dependencies:
-        yield from _walk(sub)
+    finally:
+        if missing is not None:
+            missing.extend(names.missing)
 
 
 def _reject_body_params(func: Callable[..., Any], dependant: Dependant) -> None:
-    for node in _walk(dependant):
-        for body_field in node.body_params:
-            owner = "the function" if node is dependant else f"dependency {describe(node.call)}"
-            raise TypeError(
-                f"{describe(func)}: parameter {body_field.name!r} of {owner} is read from the "
-                "request body, which does not exist outside a request. Make it a parameter "
-                "the caller passes in, or give it a default."
-            )
+    """Refuse a *required* body parameter: a route without a body gives the others their
+    defaults (FastAPI's resolver does, as for such a route)."""
+    for node, body_field in required_body_fields(dependant):
+        owner = "the function" if node is dependant else f"dependency {describe(node.call)}"
+        raise TypeError(
+            f"{describe(func)}: parameter {body_field.name!r} of {owner} is read from the "
+            "request body, which does not exist outside a request. Make it a parameter "
+            "the caller passes in, or give it a default."
+        )
 
 
 _NOTHING: frozenset[str] = frozenset()
@@ -288,44 +335,86 @@ def signature_of(func: Callable[..., Any]) -> inspect.Signature:
 
 
 def classify(
-    func: Callable[..., Any], *, strict: bool = False
+    func: Callable[..., Any],
+    *,
+    strict: bool = False,
+    local: Mapping[str, Any] | None = None,
+    missing: dict[str, list[str]] | None = None,
 ) -> tuple[tuple[inspect.Parameter, ...], frozenset[str]]:
-    """``func``'s parameters with evaluated annotations, and the names FastAPI injects."""
-    parameters = tuple(
-        p.replace(annotation=_annotation(func, p.annotation, strict=strict))
-        for p in signature_of(func).parameters.values()
-    )
+    """``func``'s parameters with evaluated annotations, and the names FastAPI injects
+    (``missing``: filled with the names each annotation mentions that do not exist)."""
+    parameters: list[inspect.Parameter] = []
+    for p in signature_of(func).parameters.values():
+        names: list[str] = []
+        annotation = _annotation(func, p.annotation, strict=strict, local=local, missing=names)
+        parameters.append(p.replace(annotation=annotation))
+        if names and missing is not None:
+            missing[p.name] = names
     injected = frozenset(
         p.name
         for p in parameters
         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and _is_injected(p.annotation, p.default)
     )
-    return parameters, injected
+    return tuple(parameters), injected
 
 
-def _class_dependency_of_nothing(parameter: inspect.Parameter) -> bool:
-    """``x: Missing = Depends()``: FastAPI would call the placeholder as the dependency."""
+def _markers(parameter: inspect.Parameter) -> tuple[Any, list[Any]]:
+    """The annotation's type and the FastAPI markers of ``parameter`` (default included)."""
     markers = [parameter.default]
     annotation = parameter.annotation
     if get_origin(annotation) is Annotated:
         annotation, *metadata = get_args(annotation)
         markers += metadata
-    return annotation is _Unresolved and any(
+    return annotation, markers
+
+
+def _uses_placeholder(parameter: inspect.Parameter) -> bool:
+    """Whether FastAPI would call the placeholder, or validate a value against it."""
+    base, markers = _markers(parameter)
+    for marker in markers:
+        if isinstance(marker, params.Depends) and marker.dependency is _Unresolved:
+            return True
+        if isinstance(marker, (params.Param, params.Body)) and base is _Unresolved:
+            return True
+    return False
+
+
+def _class_dependency_of_nothing(parameter: inspect.Parameter) -> bool:
+    """``x: Missing = Depends()``: FastAPI would call the placeholder as the dependency."""
+    base, markers = _markers(parameter)
+    return base is _Unresolved and any(
         isinstance(m, params.Depends) and m.dependency is None for m in markers
     )
 
 
-def analyse(func: Callable[..., Any], *, strict: bool = False) -> Analysis:
-    """Split ``func``'s parameters into injected ones and the caller's own."""
-    parameters, injected = classify(func, strict=strict)
+def analyse(
+    func: Callable[..., Any], *, strict: bool = False, local: Mapping[str, Any] | None = None
+) -> Analysis:
+    """Split ``func``'s parameters into injected ones and the caller's own.
+
+    ``local``: names of the scope that applied the decorator (``decorating_names``).
+    """
+    missing: dict[str, list[str]] = {}
+    parameters, injected = classify(func, strict=strict, local=local, missing=missing)
     raw = signature_of(func).parameters
     for p in parameters:
-        if p.name in injected and _class_dependency_of_nothing(p):
+        if p.name not in injected:
+            continue
+        if _class_dependency_of_nothing(p):
             raise TypeError(
                 f"{describe(func)}: parameter {p.name!r} is `Depends()` on its annotation, "
                 f"{raw[p.name].annotation!r}, which names nothing at run time (an import under "
                 "`if TYPE_CHECKING:`?). Import the class at run time, or name the dependency: "
                 "`Depends(TheClass)`."
+            )
+        if _uses_placeholder(p):
+            names = ", ".join(repr(name) for name in dict.fromkeys(missing.get(p.name, ())))
+            raise TypeError(
+                f"{describe(func)}: parameter {p.name!r} is annotated "
+                f"{raw[p.name].annotation!r}, which names {names or 'something'}: not found "
+                "in the module, the function's closure, nor where the decorator was applied "
+                "(`from __future__ import annotations` makes annotations strings, evaluated "
+                "later). Define it before decorating the function, or at module level."
             )
     positional = tuple(
         p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)

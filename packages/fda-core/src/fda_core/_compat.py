@@ -8,6 +8,7 @@ trace is told by the version number.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -28,7 +29,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 __all__ = [
     "DEPENDS_HAS_SCOPE",
@@ -37,11 +38,13 @@ __all__ = [
     "CallKind",
     "RouteInfo",
     "Solved",
+    "awaited_by_route",
     "build_dependant",
     "cache_key",
     "call_kind",
     "install_exit_stacks",
     "is_function_scoped",
+    "is_required",
     "iter_routes",
     "kind_of",
     "needs_fastapi",
@@ -187,6 +190,8 @@ def iter_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[RouteInfo]:
             yield RouteInfo(prefix + route.path, route.endpoint, route.dependant)
         elif isinstance(route, Mount):
             yield RouteInfo(prefix + route.path, None, None, route.app)
+        elif isinstance(route, Route):  # Starlette's own (``app.add_route``): no dependant
+            yield RouteInfo(prefix + route.path, route.endpoint, None)
 
 
 class CallKind(Enum):
@@ -248,6 +253,35 @@ def kind_of(call: Callable[..., Any]) -> CallKind:
     """How this release's FastAPI would call ``call`` (partials, ``functools.wraps``,
     callable objects and mocks included), for code that has no ``Dependant`` yet."""
     return call_kind(Dependant(call=call))
+
+
+def _looks_through_wraps() -> bool:
+    async def target() -> None: ...
+
+    def wrapper() -> None: ...
+
+    wrapper.__wrapped__ = target  # type: ignore[attr-defined]
+    return kind_of(wrapper) is CallKind.COROUTINE
+
+
+# 0.123.6+: a ``functools.wraps`` wrapper of an ``async def`` is awaited, as a dependency
+# and as an endpoint (routing decides with the dependencies' classifier).
+_ENDPOINTS_LOOK_THROUGH_WRAPS = _looks_through_wraps()
+
+
+def awaited_by_route(call: Callable[..., Any]) -> bool:
+    """Whether a route of this release awaits what its endpoint ``call`` returns.
+
+    Before 0.123.6 routing asks ``iscoroutinefunction``; partials of coroutine functions
+    and objects with an ``async def __call__`` count here too, as they do from 0.123.6.
+    """
+    if _ENDPOINTS_LOOK_THROUGH_WRAPS:
+        return kind_of(call) is CallKind.COROUTINE
+    while isinstance(call, functools.partial):
+        call = call.func
+    return inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(
+        getattr(call, "__call__", None)  # noqa: B004 - the method, not callability
+    )
 
 
 def cache_key(dependant: Any) -> Any:
@@ -312,6 +346,15 @@ def needs_fastapi(dependant: Any) -> str | None:
     if getattr(dependant, "concurrency", None) is not None:  # 0.163+: max_concurrency
         return "max_concurrency"
     return None
+
+
+def is_required(field: Any) -> bool:
+    """Whether a parameter field has no default: ``.required`` up to 0.16x (pydantic 1
+    and 2), ``field_info.is_required()`` on the newest releases."""
+    required = getattr(field, "required", None)
+    if required is None:
+        return bool(field.field_info.is_required())
+    return bool(required)
 
 
 def parse_params(

@@ -28,8 +28,9 @@ class _Config:
 _config = _Config()
 _lock = threading.Lock()
 
+# "No FastAPI app configured" first: 1.x's message, which its users' tests match.
 _NO_APP = (
-    "No FastAPI app to resolve dependencies against. Call "
+    "No FastAPI app configured to resolve dependencies against. Call "
     "`fastapi_depends_anywhere.configure(app=app)` once at startup, or pass the app "
     "explicitly: `@with_fastapi_depends(app=app)` / `FastApiDepsStack(app=app)`."
 )

@@ -6,15 +6,17 @@ import functools
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, Protocol, TypeVar, cast, overload
 
 from fastapi import FastAPI
 
+from fda_core import _compat
 from fda_core._analysis import describe
 from fda_core._config import resolve_app
 from fda_core._holder import TaskHeld
 from fda_core._injector import Injector
 from fda_core._lifespan import running_lifespan
+from fda_core._scope import check_scope
 from fda_core._threads import run_sync
 
 __all__ = ["aiter_with_fastapi_depends", "with_fastapi_depends", "with_fastapi_lifecycle"]
@@ -42,18 +44,42 @@ class AsyncGeneratorDecorator(Protocol):
     ) -> Callable[..., AsyncGenerator[T, None]]: ...
 
 
-def is_async_callable(func: Callable[..., Any]) -> bool:
-    """Whether calling ``func`` returns an awaitable: coroutine functions, partials of
-    them, objects with an ``async def __call__``, ``AsyncMock``.
+#: Set on the sync API's wrappers: they block and return the result, whatever they wrap.
+BLOCKING = "__fda_blocking__"
 
-    ``__wrapped__`` is not followed (newer FastAPI releases do, for dependencies): the
-    sync API's wrappers of ``async def`` functions are plain blocking functions.
+
+def mark_blocking(wrapper: Callable[..., Any]) -> None:
+    """Tell ``is_async_callable`` that ``wrapper`` returns its result, not an awaitable
+    (its ``__wrapped__`` may be an ``async def``)."""
+    setattr(wrapper, BLOCKING, True)
+
+
+def is_async_callable(func: Callable[..., Any]) -> bool:
+    """Whether the body's result is awaited: as a route of the installed FastAPI decides
+    for its endpoint (partials, objects with an ``async def __call__``, ``AsyncMock``,
+    and from 0.123.6 ``functools.wraps`` wrappers of ``async def`` functions).
+
+    The sync API's wrappers block, whatever they wrap (``mark_blocking``).
     """
-    while isinstance(func, functools.partial):
-        func = func.func
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-        getattr(func, "__call__", None)  # noqa: B004 - the method, not callability
-    )
+    if inspect.iscoroutinefunction(func):
+        return True
+    if getattr(func, BLOCKING, False):
+        return False
+    return _compat.awaited_by_route(func)
+
+
+def decorating(func: Any, decorate: Callable[[Any], Any], decorator: str) -> Any:
+    """``decorate(func)``, refusing what is not callable at once; a ``staticmethod`` or
+    ``classmethod`` object stays one, around the decorated function."""
+    if isinstance(func, (staticmethod, classmethod)):
+        method = cast(Any, func)
+        return type(method)(decorating(method.__func__, decorate, decorator))
+    if not callable(func):
+        raise TypeError(
+            f"@{decorator} decorates a function or another callable, got {func!r} "
+            f"({type(func).__name__})."
+        )
+    return decorate(func)
 
 
 def reject_generators(func: Callable[..., Any], decorator: str) -> None:
@@ -89,6 +115,8 @@ def _depends(
     body: Callable[..., Awaitable[Any]] = func if is_async else functools.partial(run_sync, func)
 
     async def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        if _scope is not None:
+            check_scope(_scope, "_scope")
         return await injector.call(body, args, kwargs, _scope)
 
     injector.wraps(wrapper)
@@ -98,32 +126,32 @@ def _depends(
 @overload
 def with_fastapi_depends(
     func: Callable[..., Coroutine[Any, Any, T]],
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Callable[..., Coroutine[Any, Any, T]]: ...
 @overload
 def with_fastapi_depends(
     func: Callable[..., T],
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Callable[..., Coroutine[Any, Any, T]]: ...
 @overload
 def with_fastapi_depends(
     func: None = None,
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> AsyncDecorator: ...
 def with_fastapi_depends(
     func: Callable[..., Any] | None = None,
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Any:
     """Resolve ``func``'s FastAPI dependencies on every call, as a route handler gets them.
@@ -133,13 +161,11 @@ def with_fastapi_depends(
     ``context_factory``, ``app`` overrides the configured app. Calls accept ``_scope=``
     (e.g. ``request.scope``) to carry a request's headers into the dependencies.
     """
-    if func is None:
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
-            return _depends(f, scope, context, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _depends(g, scope, context, app), "with_fastapi_depends")
 
-        return decorate
-    return _depends(func, scope, context, app)
+    return decorate if func is None else decorate(func)
 
 
 @asynccontextmanager
@@ -148,7 +174,7 @@ async def _generator_with_dependencies(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
-) -> AsyncGenerator[AsyncIterator[Any], None]:
+) -> AsyncGenerator[AsyncGenerator[Any, Any], None]:
     async with injector.values(args, kwargs, call_scope) as values:
         generator = injector.func(*args, **kwargs, **values)
         try:
@@ -176,17 +202,29 @@ def _aiter(
         # The generator's body and its dependencies live in one task of their own: the
         # consumer may be finished by another task (the loop's async-generator finalizer,
         # say), and FastAPI requires teardown in the task that resolved them.
+        if _scope is not None:
+            check_scope(_scope, "_scope")
         args, kwargs = injector.arrange(args, kwargs)
         held = TaskHeld(_generator_with_dependencies(injector, args, kwargs, _scope))
         generator = await held.enter()
         error: BaseException | None = None
+        # Delegating as ``yield from`` would: what is sent or thrown in reaches the body.
+        method: Callable[[Any], Awaitable[Any]] = generator.asend
+        argument: Any = None
         try:
             while True:
                 try:
-                    item = await held.run(generator.__anext__)
+                    item = await held.run(functools.partial(method, argument))
                 except StopAsyncIteration:
                     break
-                yield item
+                try:
+                    argument = yield item
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:
+                    method, argument = generator.athrow, exc
+                else:
+                    method = generator.asend
         except GeneratorExit:
             raise
         except BaseException as exc:
@@ -226,15 +264,11 @@ def aiter_with_fastapi_depends(
 
     Teardown runs on exhaustion, on ``aclose()`` and when the body raises.
     """
-    if func is None:
 
-        def decorate(
-            f: Callable[..., AsyncIterator[Any]],
-        ) -> Callable[..., AsyncGenerator[Any, None]]:
-            return _aiter(f, scope, context, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _aiter(g, scope, context, app), "aiter_with_fastapi_depends")
 
-        return decorate
-    return _aiter(func, scope, context, app)
+    return decorate if func is None else decorate(func)
 
 
 def _lifecycle(
@@ -269,10 +303,8 @@ def with_fastapi_lifecycle(
     Inside it, dependencies see the lifespan's state as ``request.state``; nested
     lifecycle-decorated calls for the same app reuse the running lifespan.
     """
-    if func is None:
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
-            return _lifecycle(f, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _lifecycle(g, app), "with_fastapi_lifecycle")
 
-        return decorate
-    return _lifecycle(func, app)
+    return decorate if func is None else decorate(func)

@@ -12,7 +12,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from fda_core._analysis import Analysis, analyse, classify, signature_of
+from fda_core._analysis import (
+    Analysis,
+    analyse,
+    classify,
+    decorating_names,
+    describe,
+    signature_of,
+)
 from fda_core._config import get_context_factory, resolve_app
 from fda_core._lifespan import lifespan_state
 from fda_core._override import current_block, overrides_provider, scoped_overrides
@@ -25,36 +32,11 @@ from fda_core._resolution import (
     request_factory,
     resolution,
 )
+from fda_core._scope import check_scope
 
 __all__ = ["Injector"]
 
 _NEW: Any = object()  # no context manager made yet
-
-
-SCOPE_PARAMETER = inspect.Parameter(
-    "_scope",
-    inspect.Parameter.KEYWORD_ONLY,
-    default=None,
-    annotation=Mapping[str, Any] | None,
-)
-
-
-def with_scope_parameter(parameters: list[inspect.Parameter]) -> list[inspect.Parameter]:
-    """``parameters`` plus the keyword-only ``_scope=`` every decorated call accepts."""
-    if any(p.name == "_scope" for p in parameters):
-        return parameters
-    if parameters and parameters[-1].kind is inspect.Parameter.VAR_KEYWORD:
-        return [*parameters[:-1], SCOPE_PARAMETER, parameters[-1]]
-    return [*parameters, SCOPE_PARAMETER]
-
-
-def hide_scope_parameter(func: Callable[..., Any]) -> None:
-    """Drop ``_scope`` from ``func``'s signature: a command's parameters are its CLI
-    options (Typer reads them), and a command has no request to carry."""
-    signature = signature_of(func)
-    func.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[p for p in signature.parameters.values() if p.name != "_scope"]
-    )
 
 
 class Injector:
@@ -72,41 +54,51 @@ class Injector:
         context: Mapping[str, Any] | None = None,
         app: FastAPI | None = None,
     ) -> None:
+        check_scope(scope, "scope")
+        if "_scope" in signature_of(func).parameters:
+            raise TypeError(
+                f"{describe(func)} has a parameter named `_scope`, which clashes with the "
+                "`_scope=` keyword every decorated call accepts (the ASGI scope of the "
+                "request the call stands for). Rename the parameter."
+            )
         self.func = func
         self.scope = dict(scope) if scope else None
         self.context = dict(context) if context else None
         self.app = app
         self._analysis: Analysis | None = None
         self._wrappers: list[Callable[..., Any]] = []
+        #: What the annotations name among the locals of the code decorating ``func``.
+        self._local = decorating_names(func)
         # Forward references may resolve only once their module is complete; a real
         # problem is raised again, with its message, on the first call.
         with contextlib.suppress(Exception):
-            self._analysis = analyse(func, strict=True)
+            self._analysis = analyse(func, strict=True, local=self._local)
 
     @property
     def analysis(self) -> Analysis:
         if self._analysis is None:
-            self._analysis = analyse(self.func)
+            self._analysis = analyse(self.func, local=self._local)
             for wrapper in self._wrappers:  # now the signature can be told exactly
                 wrapper.__signature__ = self.signature()  # type: ignore[attr-defined]
         return self._analysis
 
     def signature(self) -> inspect.Signature:
-        """The caller-facing signature: the caller's own parameters and ``_scope``.
+        """The caller-facing signature: the caller's own parameters.
 
-        Tools that check calls against it (Celery's ``delay``) then accept ``_scope=``.
-        Before the first call, names the module defines later count as the caller's.
+        The call-time ``_scope=`` keyword is accepted but not shown: FastAPI (a decorated
+        function used as a dependency), Typer and Celery read the signature, and would
+        make it a query or body parameter, or a CLI option. Before the first call, names
+        the module defines later count as the caller's.
         """
         signature = signature_of(self.func)
         if self._analysis is not None:
             parameters, injected = self._analysis.parameters, self._analysis.injected
         else:
             try:
-                parameters, injected = classify(self.func)
+                parameters, injected = classify(self.func, local=self._local)
             except Exception:  # the first call reports it
                 parameters, injected = tuple(signature.parameters.values()), frozenset[str]()
-        own = [p for p in parameters if p.name not in injected]
-        return signature.replace(parameters=with_scope_parameter(own))
+        return signature.replace(parameters=[p for p in parameters if p.name not in injected])
 
     def wraps(self, wrapper: Callable[..., Any]) -> None:
         """Give ``wrapper`` the function's metadata and its caller-facing signature."""

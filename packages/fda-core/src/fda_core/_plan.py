@@ -26,6 +26,7 @@ from starlette.requests import Request
 
 from fda_core import _compat
 from fda_core._compat import CallKind
+from fda_core._describe import describe, required_body_fields
 from fda_core._threads import contextmanager_in_thread, diverted, run_sync
 
 __all__ = ["Plan", "Teardown", "compile_plan"]
@@ -332,7 +333,11 @@ class _Compiler:
 
     def rebuilt(self, sub: Dependant) -> Dependant:
         if self.overrides:  # rebuilt whether overridden or not, as solve_dependencies does
-            return _compat.override_dependant(sub, self.overrides.get(sub.call, sub.call))
+            call = self.overrides.get(sub.call, sub.call)
+            rebuilt = _compat.override_dependant(sub, call)
+            if call is not sub.call:
+                _refuse_body(rebuilt, sub)
+            return rebuilt
         return sub
 
     def children(self, dependant: Dependant) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
@@ -380,6 +385,17 @@ class _Compiler:
         self.known[id(dependant)] = True  # stays true: fillers are only added
         self.keep.append(dependant)
         return True
+
+
+def _refuse_body(override: Dependant, replaced: Dependant) -> None:
+    for node, body_field in required_body_fields(override):
+        owner = "" if node is override else f" (through {describe(node.call)})"
+        raise TypeError(
+            f"The override {describe(override.call)} of {describe(replaced.call)} reads "
+            f"parameter {body_field.name!r}{owner} from the request body, which does not "
+            "exist outside a request. Give it a default, or override with a function that "
+            "does not read the body."
+        )
 
 
 def compile_plan(endpoint: Dependant, overrides: Mapping[Any, Any]) -> Plan | None:

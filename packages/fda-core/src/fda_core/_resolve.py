@@ -9,11 +9,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from fda_core._analysis import Analysis, analyse
+from fda_core._analysis import Analysis, analyse, decorating_names
 from fda_core._config import get_configured_app
 from fda_core._lifespan import lifespan_state
 from fda_core._override import overrides_provider, scoped_overrides
 from fda_core._resolution import planned_resolution, request_factory, resolution
+from fda_core._scope import check_scope
 
 __all__ = ["resolve_fastapi_depends"]
 
@@ -24,9 +25,9 @@ def _analysis(func: Callable[..., Any]) -> Analysis:
     try:
         analysis = _analyses.get(func)
     except TypeError:  # not weak-referenceable: analyse every time
-        return analyse(func)
+        return analyse(func, local=decorating_names(func))
     if analysis is None:
-        analysis = _analyses[func] = analyse(func)
+        analysis = _analyses[func] = analyse(func, local=decorating_names(func))
     return analysis
 
 
@@ -44,6 +45,7 @@ async def resolve_fastapi_depends(
     ``dependency_overrides`` dict), by default the configured app; ``override()`` blocks
     around the call win over them.
     """
+    check_scope(scope, "scope")
     app = get_configured_app()
     if app is None and isinstance(dependency_overrides_provider, FastAPI):
         app = dependency_overrides_provider

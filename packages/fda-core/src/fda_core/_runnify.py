@@ -7,8 +7,12 @@ from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import FastAPI
 
-from fda_core._decorators import with_fastapi_depends, with_fastapi_lifecycle
-from fda_core._injector import hide_scope_parameter
+from fda_core._decorators import (
+    decorating,
+    mark_blocking,
+    with_fastapi_depends,
+    with_fastapi_lifecycle,
+)
 
 __all__ = ["runnify_with_fastapi_depends"]
 
@@ -37,7 +41,7 @@ def _runnify(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Any
     except ImportError as exc:
         raise ImportError(_MISSING_ASYNCER, name="asyncer") from exc
     runner = runnify(with_fastapi_lifecycle(with_fastapi_depends(func, app=app), app=app))
-    hide_scope_parameter(runner)
+    mark_blocking(runner)
     return runner
 
 
@@ -61,10 +65,8 @@ def runnify_with_fastapi_depends(
 
     Needs the ``asyncer`` extra; without it, decorating raises ``ImportError``.
     """
-    if func is None:
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-            return _runnify(f, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _runnify(g, app), "runnify_with_fastapi_depends")
 
-        return decorate
-    return _runnify(func, app)
+    return decorate if func is None else decorate(func)

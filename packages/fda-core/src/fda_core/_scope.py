@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
+from urllib.parse import quote, unquote
 
-__all__ = ["BodyUnavailableError", "build_scope", "receive_no_body"]
+__all__ = ["BodyUnavailableError", "build_scope", "check_scope", "receive_no_body"]
 
 
 class BodyUnavailableError(RuntimeError):
@@ -43,6 +44,30 @@ def _default_scope() -> dict[str, Any]:
     }
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _header_bytes(key: Any, part: str, value: Any) -> bytes:
+    if isinstance(value, str):
+        try:
+            return value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"_scope header {key!r}: its {part} {value!r} is not Latin-1 text, which is "
+                "all HTTP headers carry; encode it (e.g. percent-encode) and pass bytes or "
+                "ASCII text."
+            ) from None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(cast(Any, value))
+    if _is_number(value):
+        return str(value).encode("latin-1")  # what an HTTP client sends for a number
+    raise TypeError(
+        f"_scope header {key!r}: its {part} must be str or bytes (or a number), got "
+        f"{type(value).__name__} {value!r}."
+    )
+
+
 def _normalize_headers(headers: Any) -> list[tuple[bytes, bytes]]:
     items: Iterable[tuple[Any, Any]] = headers
     if isinstance(headers, Mapping):
@@ -50,10 +75,32 @@ def _normalize_headers(headers: Any) -> list[tuple[bytes, bytes]]:
         items = mapping.items()
     normalized: list[tuple[bytes, bytes]] = []
     for name, value in items:
-        raw_name = name.encode("latin-1") if isinstance(name, str) else bytes(name)
-        raw_value = value.encode("latin-1") if isinstance(value, str) else bytes(value)
-        normalized.append((raw_name.lower(), raw_value))
+        raw_name = _header_bytes(name, "name", name)
+        normalized.append((raw_name.lower(), _header_bytes(name, "value", value)))
     return normalized
+
+
+# What a URL keeps as it is: RFC 3986's unreserved and reserved characters, and ``%``
+# (an already percent-encoded string stays as it is).
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def _url_bytes(value: Any) -> Any:
+    """A ``str`` query string or raw path encoded as a URL carries it: UTF-8, percent
+    encoded (Starlette decodes these as ASCII)."""
+    if isinstance(value, str):
+        return quote(value, safe=_URL_SAFE).encode("ascii")
+    return value
+
+
+def check_scope(scope: object, name: str) -> None:
+    """Refuse a ``scope=`` / ``_scope=`` that is not a mapping, saying what it got."""
+    if scope is not None and not isinstance(scope, Mapping):
+        raise TypeError(
+            f"{name} must be a mapping (an ASGI scope such as `request.scope`, or a dict "
+            f'like {{"headers": {{"authorization": "Bearer ..."}}}}), got '
+            f"{type(scope).__name__} {scope!r}."
+        )
 
 
 def build_scope(
@@ -74,6 +121,8 @@ def build_scope(
         scope["router"] = app.router
     state: dict[str, Any] = dict(lifespan_state or {})
     given: set[str] = set()
+    check_scope(static, "scope")
+    check_scope(dynamic, "_scope")
     for layer in (static, dynamic):
         if layer:
             scope.update(layer)
@@ -82,9 +131,15 @@ def build_scope(
     scope["type"] = "http"  # a websocket's scope works too: its headers, client, app...
     scope["state"] = state
     scope["headers"] = _normalize_headers(scope["headers"])
-    scope["path_params"] = dict(scope["path_params"])
-    if isinstance(scope["query_string"], str):
-        scope["query_string"] = scope["query_string"].encode("latin-1")
+    # A route's path parameters are text: a number is given as its text, as in a URL.
+    scope["path_params"] = {
+        name: str(value) if _is_number(value) else value
+        for name, value in dict(scope["path_params"]).items()
+    }
+    scope["query_string"] = _url_bytes(scope["query_string"])
+    if isinstance(scope["path"], (bytes, bytearray)):  # ASGI's path is decoded text
+        scope["path"] = unquote(bytes(scope["path"]).decode("latin-1"))
     if "path" in given and "raw_path" not in given:
-        scope["raw_path"] = scope["path"].encode("utf-8")
+        scope["raw_path"] = scope["path"]
+    scope["raw_path"] = _url_bytes(scope["raw_path"])
     return scope

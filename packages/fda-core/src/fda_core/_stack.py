@@ -132,9 +132,10 @@ class StackSession:
         return bool(suppressed)
 
 
+# "Call start()" first: 1.x's message, which its users' tests match.
 _NOT_STARTED = (
-    "FastApiDepsStack is not started: `await stack.start()` first, or use "
-    "`async with FastApiDepsStack(app=app) as stack:`."
+    "Call start() first (`await stack.start()`): this FastApiDepsStack is not started. "
+    "Or use `async with FastApiDepsStack(app=app) as stack:`."
 )
 _CLOSED = "FastApiDepsStack is closed: create a new one to resolve more dependencies."
 

@@ -19,9 +19,10 @@ from fastapi import FastAPI
 
 import fda_core
 from fda_core._config import resolve_app
-from fda_core._decorators import is_async_callable, reject_generators
+from fda_core._decorators import decorating, is_async_callable, mark_blocking, reject_generators
 from fda_core._injector import Injector
 from fda_core._lifespan import running_lifespan
+from fda_core._scope import check_scope
 from fda_core._threads import run_sync
 from fda_sync._bridge import get_bridge
 from fda_sync._driven import call_in_caller, prefers_caller
@@ -50,6 +51,7 @@ def bridged(func: Callable[..., Any], call: Callable[..., Awaitable[Any]]) -> Ca
 
     functools.update_wrapper(wrapper, call)  # metadata and caller-facing __signature__
     wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+    mark_blocking(wrapper)
     return wrapper
 
 
@@ -80,6 +82,8 @@ def _depends(
         return None  # the context manager suppressed the body's exception
 
     def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        if _scope is not None:
+            check_scope(_scope, "_scope")
         args, kwargs, app, plan = injector.prepare(args, kwargs)
         manager = injector.context_manager()
         if (
@@ -96,38 +100,39 @@ def _depends(
         return bridge.run(lambda: on_loop(args, kwargs, _scope, manager))
 
     injector.wraps(wrapper)
+    mark_blocking(wrapper)
     return wrapper
 
 
 @overload
 def with_fastapi_depends(
     func: Callable[..., Awaitable[T]],
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Callable[..., T]: ...
 @overload
 def with_fastapi_depends(
     func: Callable[..., T],
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Callable[..., T]: ...
 @overload
 def with_fastapi_depends(
     func: None = None,
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> SyncDecorator: ...
 def with_fastapi_depends(
     func: Callable[..., Any] | None = None,
-    *,
     scope: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    *,
     app: FastAPI | None = None,
 ) -> Any:
     """Resolve ``func``'s FastAPI dependencies on every call; return a plain sync callable.
@@ -137,13 +142,11 @@ def with_fastapi_depends(
     ``async def`` code on the bridge loop. A graph of ``def`` dependencies never touches
     the loop.
     """
-    if func is None:
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-            return _depends(f, scope, context, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _depends(g, scope, context, app), "with_fastapi_depends")
 
-        return decorate
-    return _depends(func, scope, context, app)
+    return decorate if func is None else decorate(func)
 
 
 def _lifecycle(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Any]:
@@ -175,6 +178,7 @@ def _lifecycle(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., A
         return bridge.run(lambda: call(target, args, kwargs))
 
     functools.update_wrapper(wrapper, func)
+    mark_blocking(wrapper)
     return wrapper
 
 
@@ -196,10 +200,8 @@ def with_fastapi_lifecycle(
     Sync-decorated functions called from the body see the lifespan's state as
     ``request.state``, whether the body is ``def`` or ``async def``.
     """
-    if func is None:
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-            return _lifecycle(f, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _lifecycle(g, app), "with_fastapi_lifecycle")
 
-        return decorate
-    return _lifecycle(func, app)
+    return decorate if func is None else decorate(func)

@@ -26,7 +26,9 @@ from typing import Any, TypeVar, overload
 from fastapi import FastAPI
 
 from fda_core._analysis import describe
+from fda_core._decorators import decorating
 from fda_core._injector import Injector
+from fda_core._scope import check_scope
 from fda_sync._bridge import get_bridge
 from fda_sync._held import SyncHeld
 
@@ -151,6 +153,8 @@ def _iter(
     def wrapper(
         *args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Generator[Any, Any, Any]:
+        if _scope is not None:
+            check_scope(_scope, "_scope")
         args, kwargs = injector.arrange(args, kwargs)
         generator = body(injector, args, kwargs, _scope)
         bridge.track(generator)
@@ -199,10 +203,8 @@ def iter_with_fastapi_depends(
     Dependencies stay open while it is iterated and are torn down on exhaustion, on
     ``close()``, when the body raises, and when an abandoned generator is collected.
     """
-    if func is None:
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Generator[Any, Any, Any]]:
-            return _iter(f, scope, context, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _iter(g, scope, context, app), "iter_with_fastapi_depends")
 
-        return decorate
-    return _iter(func, scope, context, app)
+    return decorate if func is None else decorate(func)

@@ -11,8 +11,7 @@ from typing import Any, TypeVar, overload
 from fastapi import FastAPI
 
 import fda_core
-from fda_core._decorators import is_async_callable, reject_generators
-from fda_core._injector import hide_scope_parameter
+from fda_core._decorators import decorating, is_async_callable, reject_generators
 from fda_sync._decorators import (
     SyncDecorator,
     bridged,
@@ -36,7 +35,6 @@ def _runnify(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Any
     else:
         # The body runs in the caller's thread, inside the lifespan, with its dependencies.
         runner = with_fastapi_lifecycle(with_fastapi_depends(func, app=app), app=app)
-    hide_scope_parameter(runner)
     return runner
 
 
@@ -58,10 +56,8 @@ def runnify_with_fastapi_depends(
     """Make a plain function that starts the lifespan, resolves dependencies and runs
     ``func`` (``def`` or ``async def``), then shuts down: a script needs nothing else.
     """
-    if func is None:
 
-        def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-            return _runnify(f, app)
+    def decorate(f: Any) -> Any:
+        return decorating(f, lambda g: _runnify(g, app), "runnify_with_fastapi_depends")
 
-        return decorate
-    return _runnify(func, app)
+    return decorate if func is None else decorate(func)

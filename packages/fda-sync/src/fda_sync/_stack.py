@@ -20,9 +20,10 @@ __all__ = ["FastApiDepsStack"]
 T = TypeVar("T")
 Self = TypeVar("Self", bound="FastApiDepsStack")
 
+# "Call start()" first: 1.x's message, which its users' tests match.
 _NOT_STARTED = (
-    "FastApiDepsStack is not started: call `stack.start()` first, or use "
-    "`with FastApiDepsStack(app=app) as stack:`."
+    "Call start() first (`stack.start()`): this FastApiDepsStack is not started. "
+    "Or use `with FastApiDepsStack(app=app) as stack:`."
 )
 _CLOSED = "FastApiDepsStack is closed: create a new one to resolve more dependencies."
 
