@@ -10,6 +10,7 @@ from importlib.metadata import version as _version
 from fda_sync._bridge import BridgeError
 from fda_sync._decorators import with_fastapi_depends, with_fastapi_lifecycle
 from fda_sync._iter import iter_with_fastapi_depends
+from fda_sync._lifetime import start_process_lifespan, stop_process_lifespan
 from fda_sync._resolve import resolve_fastapi_depends
 from fda_sync._runnify import runnify_with_fastapi_depends
 from fda_sync._stack import FastApiDepsStack
@@ -23,6 +24,8 @@ __all__ = [
     "iter_with_fastapi_depends",
     "resolve_fastapi_depends",
     "runnify_with_fastapi_depends",
+    "start_process_lifespan",
+    "stop_process_lifespan",
     "with_fastapi_depends",
     "with_fastapi_lifecycle",
 ]

@@ -12,6 +12,8 @@ from fda_sync import (
     iter_with_fastapi_depends,
     resolve_fastapi_depends,
     runnify_with_fastapi_depends,
+    start_process_lifespan,
+    stop_process_lifespan,
     with_fastapi_depends,
     with_fastapi_lifecycle,
 )
@@ -22,6 +24,8 @@ __all__ = [
     "iter_with_fastapi_depends",
     "resolve_fastapi_depends",
     "runnify_with_fastapi_depends",
+    "start_process_lifespan",
+    "stop_process_lifespan",
     "with_fastapi_depends",
     "with_fastapi_lifecycle",
 ]
