@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 import fda_core
 from fda_sync import (
+    BridgeError,
     FastApiDepsStack,
     iter_with_fastapi_depends,
     resolve_fastapi_depends,
@@ -240,3 +241,23 @@ def test_an_explicit_start_that_fails_raises_and_may_be_called_again() -> None:
     flaky.fail = False
     start_process_lifespan(flaky.app)
     assert flaky.attempts == 2
+
+
+def test_from_a_running_event_loop_it_is_refused_before_anything_starts(
+    configured: FastAPI, recorder: Recorder
+) -> None:
+    @with_fastapi_depends
+    def def_graph(*, pool: Pool) -> str:
+        return pool
+
+    async def in_a_coroutine() -> None:
+        with pytest.raises(BridgeError, match="asyncio.to_thread"):
+            start_process_lifespan()
+        start_process_lifespan(lazy=True)  # nothing runs yet: allowed
+        with pytest.raises(BridgeError, match="asyncio.to_thread"):
+            def_graph()
+
+    asyncio.run(in_a_coroutine())
+    assert recorder.events == []
+    assert def_graph() == "the-pool"  # from a plain thread, the first call starts it
+    assert recorder.events == ["startup"]

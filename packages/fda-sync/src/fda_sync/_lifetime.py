@@ -64,6 +64,7 @@ class _ProcessLifespan:
 
     def start(self, app: FastAPI) -> None:
         """Start now (blocking), or wait for a start-up already under way; raise its error."""
+        get_bridge().refuse_running_loop()  # this caller's mistake, not one to share
         while True:
             with self.lock:
                 if self.held is not None or self.app is not app:
@@ -106,13 +107,15 @@ class _ProcessLifespan:
                 self.attempt = None
             attempt.done.set()
 
-    def stop(self) -> None:
-        """Forget what was configured; release the running lifespan, if any."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Forget what was configured; release the running lifespan, if any.
+
+        ``timeout``: how long to wait for a start-up under way (at exit)."""
         with self.lock:
             self.app = None
             attempt = self.attempt
         if attempt is not None:
-            attempt.done.wait()  # the start-up under way: stop what it started
+            attempt.done.wait(timeout)  # the start-up under way: stop what it started
         with self.lock:
             held, self.held, self.loop_state = self.held, None, None
         if held is not None:
@@ -197,7 +200,7 @@ def _at_exit() -> None:
     while (state.pending or bridge.in_flight.busy()) and time.monotonic() < deadline:
         time.sleep(_POLL)
     try:
-        _process.stop()
+        _process.stop(timeout=EXIT_GRACE)
     except Exception as exc:  # nobody to raise it to: report it, as asyncio would
         report = SimpleNamespace(
             exc_type=type(exc),
