@@ -46,8 +46,10 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
         sys.exit("redis-server is not installed (Debian/Ubuntu: apt-get install redis-server)")
     port = free_port()
     process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        + ["--appendonly", "no", "--dir", str(folder)],
+        [
+            *(server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+            *("--appendonly", "no", "--dir", str(folder)),
+        ],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
@@ -83,10 +85,12 @@ def main() -> None:
     queue = f"bench-{uuid.uuid4().hex}"
     log = (folder / "worker.log").open("wb")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "_celery_tasks", "worker"]
-        + ["--pool", "prefork", "--concurrency", str(args.concurrency), "--queues", queue]
-        + ["--loglevel", "WARNING", "--hostname", f"{queue}@%h"]
-        + ["--without-gossip", "--without-mingle", "--without-heartbeat"],
+        [
+            *(sys.executable, "-m", "celery", "-A", "_celery_tasks", "worker"),
+            *("--pool", "prefork", "--concurrency", str(args.concurrency), "--queues", queue),
+            *("--loglevel", "WARNING", "--hostname", f"{queue}@%h"),
+            *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -120,12 +124,10 @@ def main() -> None:
     print("| variant | tasks/s (median) | range |")
     print("|---|---:|---:|")
     for name, values in rates.items():
-        print(
-            f"| {name} | {statistics.median(values):,.0f} | "
-            f"{min(values):,.0f}–{max(values):,.0f} |"
-        )
+        low, high = min(values), max(values)
+        print(f"| {name} | {statistics.median(values):,.0f} | {low:,.0f} to {high:,.0f} |")
     process, per_task = (statistics.median(rates[name]) for name in VARIANTS)
-    print(f"the process lifespan: {process / per_task:.1f}× the tasks per second")
+    print(f"the process lifespan: {process / per_task:.2f} times the tasks per second")
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -251,10 +251,10 @@ def test_from_a_running_event_loop_it_is_refused_before_anything_starts(
         return pool
 
     async def in_a_coroutine() -> None:
-        with pytest.raises(BridgeError, match="asyncio.to_thread"):
+        with pytest.raises(BridgeError, match=r"asyncio\.to_thread"):
             start_process_lifespan()
         start_process_lifespan(lazy=True)  # nothing runs yet: allowed
-        with pytest.raises(BridgeError, match="asyncio.to_thread"):
+        with pytest.raises(BridgeError, match=r"asyncio\.to_thread"):
             def_graph()
 
     asyncio.run(in_a_coroutine())
