@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
+from .conftest import Recorder
 from .test_celery import _stop, redis_url
 
 __all__ = ["redis_url"]  # a fixture
@@ -140,3 +142,56 @@ def test_solo_and_threads_pools_run_one_lifespan_in_the_workers_process(
     ]
     if pool == "threads":
         assert len({result["thread"] for result in results}) > 1
+
+
+# --- The hook's wiring, without a worker (cheap) ---------------------------------------
+
+
+class _Worker:
+    """What Celery's worker signals send: the worker, which knows its Celery app."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+
+
+def test_the_hook_arms_for_its_own_apps_worker_only_and_once(
+    recorder: Recorder, app: FastAPI
+) -> None:
+    from celery import Celery, signals
+
+    from fda_sync._lifetime import _process
+    from fda_sync.celery import lifespan_per_worker_process
+
+    celery, other = Celery("hooked"), Celery("other")
+    before = len(signals.worker_init.receivers)
+    lifespan_per_worker_process(celery, app=app)
+    lifespan_per_worker_process(celery, app=app)  # again: nothing more
+    assert len(signals.worker_init.receivers) == before + 1
+    try:
+        signals.worker_init.send(sender=_Worker(other))
+        assert _process.app is None  # another Celery app's worker
+        signals.worker_init.send(sender=_Worker(celery))
+        assert _process.app is app
+        assert recorder.events == []  # lazily: at the first sync call
+        signals.worker_shutdown.send(sender=_Worker(celery))
+        assert _process.app is None
+        signals.worker_process_shutdown.send(sender=None, pid=0, exitcode=0)  # nothing left
+    finally:
+        for hooked in (
+            signals.worker_init,
+            signals.worker_shutdown,
+            signals.worker_process_shutdown,
+        ):
+            hooked.disconnect(dispatch_uid=f"fda-sync-lifespan-{id(celery)}")
+
+
+def test_the_hook_wants_the_celery_app_and_a_fastapi_app() -> None:
+    from celery import Celery
+    from fastapi import APIRouter
+
+    from fda_sync.celery import lifespan_per_worker_process
+
+    with pytest.raises(TypeError, match=r"expects the Celery application.* `app=`"):
+        lifespan_per_worker_process(FastAPI())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="expects the FastAPI application"):
+        lifespan_per_worker_process(Celery("x"), app=APIRouter())  # type: ignore[arg-type]
