@@ -127,7 +127,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from fda_core import configure
-from fda_sync import start_process_lifespan, with_fastapi_depends
+from fda_sync import iter_with_fastapi_depends, start_process_lifespan, with_fastapi_depends
 
 
 @asynccontextmanager
@@ -155,13 +155,26 @@ def slow(*, s: Annotated[None, Depends(session)]) -> None:
     print("body done", flush=True)
 
 
+async def cursor(request: Request):
+    yield request.state.pool
+    print("generator teardown", flush=True)
+
+
+@iter_with_fastapi_depends
+def rows(*, c: Annotated[str, Depends(cursor)]):
+    yield c
+    yield c
+
+
+kept = rows()
+next(kept)  # left suspended: its dependency is still open at exit
 threading.Thread(target=slow, daemon=True).start()
 started.wait(10)
 print("main exits", flush=True)
 """
 
 
-def test_at_exit_calls_in_flight_are_torn_down_before_the_lifespans_shutdown() -> None:
+def test_at_exit_calls_in_flight_and_generators_are_torn_down_before_its_shutdown() -> None:
     script = run_script(AT_EXIT)
     assert script.returncode == 0, script.stderr
     assert script.stderr == ""
@@ -171,5 +184,6 @@ def test_at_exit_calls_in_flight_are_torn_down_before_the_lifespans_shutdown() -
         "main exits",
         "body done",
         "session teardown",
+        "generator teardown",
         "shutdown",
     ]

@@ -189,8 +189,9 @@ def before_call() -> None:
 
 
 def _at_exit() -> None:
-    """Calls still in flight finish (bounded) and their dependencies are torn down, then
-    the lifespan's shutdown runs as a normal exit of its context."""
+    """Calls still in flight finish (bounded) and their dependencies are torn down, and
+    so are those of generators still suspended; then the lifespan's shutdown runs as a
+    normal exit of its context."""
     held, state = _process.held, _process.loop_state
     if held is None or state is None or state.pid != os.getpid() or sys.is_finalizing():
         return
@@ -199,6 +200,7 @@ def _at_exit() -> None:
     deadline = time.monotonic() + EXIT_GRACE
     while (state.pending or bridge.in_flight.busy()) and time.monotonic() < deadline:
         time.sleep(_POLL)
+    bridge.close_suspended_generators()
     try:
         _process.stop(timeout=EXIT_GRACE)
     except Exception as exc:  # nobody to raise it to: report it, as asyncio would
