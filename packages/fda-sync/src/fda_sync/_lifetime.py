@@ -93,8 +93,9 @@ class _ProcessLifespan:
             attempt.error = exc
             if isinstance(exc, Exception) and sys.version_info >= (3, 11):
                 exc.add_note(
-                    "(raised by the startup of the app's lifespan for the whole process: "
-                    "start_process_lifespan(); the next start tries again)"
+                    "(raised by the startup of the app's lifespan for the whole process, "
+                    "start_process_lifespan(): the next start, or lazily the next sync "
+                    "call, tries again)"
                 )
             raise
         else:
