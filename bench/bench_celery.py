@@ -9,6 +9,8 @@ rotating): each round sends ``--tasks`` tasks at once and waits for every result
 task writes one note. Figures: median tasks/s over the rounds, with the range.
 
     uv run python bench/bench_celery.py [--rounds 5] [--tasks 200] [--concurrency 2]
+
+``nox -s bench -- celery`` runs it as is, then with every process pinned to CPU 0.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from _pinning import add_cpu_option, pin
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -70,7 +74,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tasks", type=int, default=200, help="tasks per round and variant")
     parser.add_argument("--concurrency", type=int, default=2, help="prefork children")
+    add_cpu_option(parser)  # the worker and redis-server, started later, inherit it
     args = parser.parse_args()
+    pin(parser, args.cpu)
 
     folder = Path(tempfile.mkdtemp(prefix="bench-celery-"))
     env = {
