@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import PYTHON_FLAGS, run_script
 
-pytestmark = [pytest.mark.chosen_path, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.chosen_path, pytest.mark.timeout(200)]
 
 GUNICORN_STYLE = """
 import json, os, signal, sys, threading, uuid
@@ -71,7 +71,7 @@ workers = []
 for _ in range(2):
     pid = os.fork()
     if pid == 0:  # a worker: two threads serve requests (gthread)
-        signal.setitimer(signal.ITIMER_REAL, 60)  # a hang kills it
+        signal.setitimer(signal.ITIMER_REAL, 120)  # a hang kills it
         out = []
         threads = [threading.Thread(target=lambda: out.extend(serve(3))) for _ in range(2)]
         for thread in threads:
@@ -95,7 +95,7 @@ def test_gunicorn_style_pre_fork_each_worker_starts_and_stops_its_own() -> None:
         [sys.executable, *PYTHON_FLAGS, "-c", GUNICORN_STYLE],
         capture_output=True,
         text=True,
-        timeout=80,
+        timeout=170,
         check=False,
     )
     assert script.returncode == 0, script.stderr
@@ -175,7 +175,7 @@ print("main exits", flush=True)
 
 
 def test_at_exit_calls_in_flight_and_generators_are_torn_down_before_its_shutdown() -> None:
-    script = run_script(AT_EXIT)
+    script = run_script(AT_EXIT, timeout=90)
     assert script.returncode == 0, script.stderr
     assert script.stderr == ""
     assert script.lines == [
