@@ -372,7 +372,7 @@ def bench(session: nox.Session) -> None:
     bare loop and anyio; what override() costs a call. Each script runs twice:
     as is, then with the process pinned to CPU 0 (no cross-CPU thread wake-ups, which a
     VM can make costly). ``nox -s bench -- sync`` runs one script (resolution, sync,
-    bridge, override)."""
+    bridge, override; ``celery``, tasks/s of the example's worker, is not run by default)."""
     _sync(session, "test")
     session.install("fastapi-injectable", "fast-depends")
     runs = (("not pinned", ()), ("pinned to CPU 0 (--cpu 0)", ("--cpu", "0")))

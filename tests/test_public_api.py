@@ -46,13 +46,33 @@ SPEC_API = {
     ],
     "fastapi_depends_anywhere.sync.runners": ["runnify_with_fastapi_depends"],
 }
+#: Public names beyond SPEC.md, by module: scoped overrides, the process lifespan and its
+#: Celery hook.
+EXTRA_API = {
+    "fastapi_depends_anywhere": ["override"],
+    "fastapi_depends_anywhere.sync": [
+        "BridgeError",
+        "override",
+        "start_process_lifespan",
+        "stop_process_lifespan",
+    ],
+    "fastapi_depends_anywhere.sync.celery": ["lifespan_per_worker_process"],
+}
 #: Where the meta-package's names come from: it re-exports, it does not copy.
 IMPLEMENTED_IN = {
     "fastapi_depends_anywhere": "fda_core",
     "fastapi_depends_anywhere.sync": "fda_sync",
     "fastapi_depends_anywhere.sync.runners": "fda_sync.runners",
+    "fastapi_depends_anywhere.sync.celery": "fda_sync.celery",
 }
-PUBLIC_MODULES = [*SPEC_API, "fda_core", "fda_sync", "fda_sync.runners"]
+PUBLIC_MODULES = [
+    *SPEC_API,
+    "fastapi_depends_anywhere.sync.celery",
+    "fda_core",
+    "fda_sync",
+    "fda_sync.runners",
+    "fda_sync.celery",
+]
 DISTRIBUTIONS = {
     "fda-core": "fda_core",
     "fda-sync": "fda_sync",
@@ -61,7 +81,12 @@ DISTRIBUTIONS = {
 
 
 def _spec_names() -> list[tuple[str, str]]:
-    return [(module, name) for module, names in SPEC_API.items() for name in names]
+    return [
+        (module, name)
+        for api in (SPEC_API, EXTRA_API)
+        for module, names in api.items()
+        for name in names
+    ]
 
 
 @pytest.mark.parametrize(("module", "name"), _spec_names())
@@ -111,26 +136,19 @@ def test_public_modules_use_no_star_imports(module: str) -> None:
     assert not [pair for pair in imported if pair[1] == "*"]
 
 
-#: Public names beyond SPEC.md's, by module (``__version__`` aside).
-BEYOND_SPEC = {
-    "fastapi_depends_anywhere": {"override"},
-    "fastapi_depends_anywhere.sync": {"BridgeError", "override"},
-}
-
-
 def test_the_documented_async_and_sync_names_are_complete() -> None:
-    """Nothing public beyond SPEC.md but ``__version__`` and the names of ``BEYOND_SPEC``."""
+    """Nothing public beyond SPEC.md but ``__version__`` and the names of ``EXTRA_API``."""
     import fastapi_depends_anywhere
     import fastapi_depends_anywhere.sync
 
     assert set(fastapi_depends_anywhere.__all__) == {
         *SPEC_API["fastapi_depends_anywhere"],
-        *BEYOND_SPEC["fastapi_depends_anywhere"],
+        *EXTRA_API["fastapi_depends_anywhere"],
         "__version__",
     }
     assert set(fastapi_depends_anywhere.sync.__all__) == {
         *SPEC_API["fastapi_depends_anywhere.sync"],
-        *BEYOND_SPEC["fastapi_depends_anywhere.sync"],
+        *EXTRA_API["fastapi_depends_anywhere.sync"],
     }
 
 
@@ -231,6 +249,7 @@ def test_the_three_pyprojects_share_one_version_and_pin_each_other_exactly() -> 
             f"fda-core=={version}",
             f"fda-sync=={version}",
             f"fda-core[asyncer]=={version}",
+            f"fda-sync[celery]=={version}",
         ],
     }
 
@@ -249,3 +268,19 @@ def test_the_installed_distributions_agree_with_each_other() -> None:
 def test_the_meta_package_has_the_asyncer_extra() -> None:
     metadata = importlib.metadata.metadata("fastapi-depends-anywhere")
     assert "asyncer" in metadata.get_all("Provides-Extra", [])
+
+
+@pytest.mark.parametrize("distribution", ["fda-sync", "fastapi-depends-anywhere"])
+def test_the_celery_hook_has_its_extra(distribution: str) -> None:
+    assert "celery" in importlib.metadata.metadata(distribution).get_all("Provides-Extra", [])
+
+
+@pytest.mark.parametrize("module", ["fda_sync.celery", "fastapi_depends_anywhere.sync.celery"])
+def test_the_celery_hook_without_celery_names_the_extra(
+    module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("fda_sync._celery", "fda_sync.celery", "fastapi_depends_anywhere.sync.celery"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "celery", None)  # as if not installed
+    with pytest.raises(ImportError, match=r'pip install "fda-sync\[celery\]"'):
+        importlib.import_module(module)

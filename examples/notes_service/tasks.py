@@ -1,10 +1,11 @@
 """Celery tasks on the sync API: ``celery -A notes_service.tasks worker``.
 
 A task is a plain function. It calls functions decorated with
-``fastapi_depends_anywhere.sync``: each call starts the app's lifespan (the engine), resolves
-the dependencies on the process's bridge loop, runs, commits or rolls back, and shuts down.
-The caller's token travels as a task argument and becomes the scope's Authorization header,
-so the current-user dependency works as in a request.
+``fastapi_depends_anywhere.sync``: each call resolves the dependencies on the process's
+bridge loop, runs, and commits or rolls back. The app's lifespan (the engine and its
+connection pool) runs once per worker process, started by the first task and shut down
+with the process. The caller's token travels as a task argument and becomes the scope's
+Authorization header, so the current-user dependency works as in a request.
 """
 
 import os
@@ -13,7 +14,8 @@ from typing import Any
 from celery import Celery
 
 import notes_service.app  # noqa: F401  # configures the FastAPI app
-from fastapi_depends_anywhere.sync import with_fastapi_depends, with_fastapi_lifecycle
+from fastapi_depends_anywhere.sync import with_fastapi_depends
+from fastapi_depends_anywhere.sync.celery import lifespan_per_worker_process
 from notes_service.deps import CurrentUserDep, NotesDep
 from notes_service.settings import get_settings
 
@@ -25,6 +27,7 @@ celery.conf.update(
     worker_prefetch_multiplier=1,
     task_time_limit=60,  # a task that hangs is killed, not waited for
 )
+lifespan_per_worker_process(celery)  # the app's lifespan: once per worker process
 
 
 class RejectedNoteError(ValueError):
@@ -36,7 +39,6 @@ def bearer(token: str) -> dict[str, Any]:
     return {"headers": {"authorization": f"Bearer {token}"}}
 
 
-@with_fastapi_lifecycle
 @with_fastapi_depends
 async def add_notes(texts: list[str], *, user: CurrentUserDep, notes: NotesDep) -> list[int]:
     """All the notes in one session: committed together, or rolled back together."""

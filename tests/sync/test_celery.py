@@ -5,6 +5,7 @@ forks (as an application does at import). Every task must succeed in a child; ea
 2-second hard time limit, so a task hanging on an inherited loop fails instead of waiting.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -41,6 +42,13 @@ def _stop(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> Non
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     """A redis-server of our own on a free loopback port, stopped after the test."""
+    with redis_server(tmp_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A redis-server on a free loopback port (files in ``folder``); its URL."""
     server = shutil.which("redis-server") or (
         "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
     )
@@ -62,7 +70,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
             "--appendonly",
             "no",
             "--dir",
-            str(tmp_path),
+            str(folder),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -107,8 +107,9 @@ def test_pins_between_the_distributions_are_exact_and_in_lockstep(distribution: 
         for line in importlib.metadata.requires(distribution) or []
         if Requirement(line).name in OURS
     ]
-    expected = {"fda-core": 0, "fda-sync": 1, "fastapi-depends-anywhere": 3}[distribution]
-    assert len(siblings) == expected  # the meta: fda-core, fda-sync, fda-core[asyncer]
+    expected = {"fda-core": 0, "fda-sync": 1, "fastapi-depends-anywhere": 4}[distribution]
+    # the meta: fda-core, fda-sync, fda-core[asyncer], fda-sync[celery]
+    assert len(siblings) == expected
     for requirement in siblings:
         assert str(requirement.specifier) == f"=={VERSION}", requirement
         assert importlib.metadata.version(requirement.name) == VERSION
@@ -264,6 +265,14 @@ def test_runnify_needs_the_asyncer_extra(module: str, app: App) -> None:
 SYNC_MODULES = (["fda_sync"] if HAS_SYNC else []) + (
     ["fastapi_depends_anywhere.sync"] if HAS_META else []
 )
+
+
+@pytest.mark.skipif(not HAS_SYNC, reason="this shape has no sync API (checked above)")
+@pytest.mark.parametrize("module", [f"{module}.celery" for module in SYNC_MODULES])
+def test_the_celery_hook_needs_the_celery_extra(module: str) -> None:
+    assert importlib.util.find_spec("celery") is None  # no shape installs Celery
+    with pytest.raises(ImportError, match=r'pip install "fda-sync\[celery\]"'):
+        importlib.import_module(module)
 
 
 @pytest.mark.skipif(not HAS_SYNC, reason="this shape has no sync API (checked above)")

@@ -11,6 +11,7 @@ from fda_core import override
 from fda_sync._bridge import BridgeError
 from fda_sync._decorators import with_fastapi_depends, with_fastapi_lifecycle
 from fda_sync._iter import iter_with_fastapi_depends
+from fda_sync._lifetime import start_process_lifespan, stop_process_lifespan
 from fda_sync._resolve import resolve_fastapi_depends
 from fda_sync._runnify import runnify_with_fastapi_depends
 from fda_sync._stack import FastApiDepsStack
@@ -25,6 +26,8 @@ __all__ = [
     "override",
     "resolve_fastapi_depends",
     "runnify_with_fastapi_depends",
+    "start_process_lifespan",
+    "stop_process_lifespan",
     "with_fastapi_depends",
     "with_fastapi_lifecycle",
 ]

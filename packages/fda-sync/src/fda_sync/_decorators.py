@@ -26,6 +26,7 @@ from fda_core._scope import check_scope
 from fda_core._threads import run_sync
 from fda_sync._bridge import get_bridge
 from fda_sync._driven import call_in_caller, prefers_caller
+from fda_sync._lifetime import before_call
 
 __all__ = ["bridged", "with_fastapi_depends", "with_fastapi_lifecycle"]
 
@@ -47,6 +48,7 @@ def bridged(func: Callable[..., Any], call: Callable[..., Awaitable[Any]]) -> Ca
     bridge = get_bridge()
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        before_call()
         return bridge.run(lambda: call(*args, **kwargs))
 
     functools.update_wrapper(wrapper, call)  # metadata and caller-facing __signature__
@@ -84,6 +86,7 @@ def _depends(
     def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         if _scope is not None:
             check_scope(_scope, "_scope")
+        before_call()
         args, kwargs, app, plan = injector.prepare(args, kwargs)
         manager = injector.context_manager()
         if (
@@ -174,6 +177,7 @@ def _lifecycle(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., A
         return result
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        before_call()
         target = resolve_app(app)
         return bridge.run(lambda: call(target, args, kwargs))
 

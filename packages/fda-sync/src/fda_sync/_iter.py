@@ -31,6 +31,7 @@ from fda_core._injector import Injector
 from fda_core._scope import check_scope
 from fda_sync._bridge import get_bridge
 from fda_sync._held import SyncHeld
+from fda_sync._lifetime import before_call
 
 __all__ = ["iter_with_fastapi_depends"]
 
@@ -80,6 +81,7 @@ def _sync_body(
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
 ) -> Generator[Any, Any, Any]:
+    before_call()
     held = SyncHeld(get_bridge(), lambda: injector.values(args, kwargs, call_scope))
     values = held.open()
     variables = held.variables
@@ -103,6 +105,7 @@ def _async_steps(
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
 ) -> Generator[Any, Any, None]:
+    before_call()
     held = SyncHeld(get_bridge(), lambda: _async_body(injector, args, kwargs, call_scope))
     generator = held.open()
     method: Callable[[Any], Awaitable[Any]] = generator.asend

@@ -9,6 +9,7 @@ from typing import Any
 import fda_core
 from fda_sync._bridge import get_bridge
 from fda_sync._held import SyncHeld
+from fda_sync._lifetime import before_call
 
 __all__ = ["resolve_fastapi_depends"]
 
@@ -24,6 +25,7 @@ def resolve_fastapi_depends(
     They stay open (held by one task on the loop) until the block exits; the block's
     exception is thrown into yield dependencies. Same arguments as the async version.
     """
+    before_call()
     held = SyncHeld(
         get_bridge(),
         lambda: fda_core.resolve_fastapi_depends(func, scope, dependency_overrides_provider),

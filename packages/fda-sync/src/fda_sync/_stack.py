@@ -14,6 +14,7 @@ from fda_core._override import scoped_overrides
 from fda_core._stack import StackSession
 from fda_sync._bridge import get_bridge
 from fda_sync._held import SyncHeld
+from fda_sync._lifetime import before_call
 
 __all__ = ["FastApiDepsStack"]
 
@@ -46,6 +47,7 @@ class FastApiDepsStack:
 
     def start(self: Self) -> Self:
         """Run the lifespan's startup. The app is looked up now if none was given."""
+        before_call()
         with self._lock:
             if self._held is not None:
                 raise RuntimeError("FastApiDepsStack.start() was called already.")

@@ -13,6 +13,8 @@ from fda_sync import (
     override,
     resolve_fastapi_depends,
     runnify_with_fastapi_depends,
+    start_process_lifespan,
+    stop_process_lifespan,
     with_fastapi_depends,
     with_fastapi_lifecycle,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "override",
     "resolve_fastapi_depends",
     "runnify_with_fastapi_depends",
+    "start_process_lifespan",
+    "stop_process_lifespan",
     "with_fastapi_depends",
     "with_fastapi_lifecycle",
 ]

@@ -1,0 +1,154 @@
+"""Tasks per second of the example service's Celery task: the app's lifespan once per
+worker process (``lifespan_per_worker_process``) against a lifespan per task
+(``with_fastapi_lifecycle``), in the same worker, in the same run.
+
+It starts a redis-server on a free loopback port and one worker of the example service
+(``examples/notes_service``, prefork pool, two children, on a fresh SQLite database),
+then sends rounds of tasks, alternating the two variants (the first one of each round
+rotating): each round sends ``--tasks`` tasks at once and waits for every result. Every
+task writes one note. Figures: median tasks/s over the rounds, with the range.
+
+    uv run python bench/bench_celery.py [--rounds 5] [--tasks 200] [--concurrency 2]
+
+``nox -s bench -- celery`` runs it as is, then with every process pinned to CPU 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from _pinning import add_cpu_option, pin
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+VARIANTS = {
+    "process lifespan": "notes.import_notes",
+    "lifespan per task": "bench.import_notes_per_task",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        sys.exit("redis-server is not installed (Debian/Ubuntu: apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+            *("--appendonly", "no", "--dir", str(folder)),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return process, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    sys.exit("redis-server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tasks", type=int, default=200, help="tasks per round and variant")
+    parser.add_argument("--concurrency", type=int, default=2, help="prefork children")
+    add_cpu_option(parser)  # the worker and redis-server, started later, inherit it
+    args = parser.parse_args()
+    pin(parser, args.cpu)
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-celery-"))
+    env = {
+        **os.environ,
+        "NOTES_DATABASE": str(folder / "notes.sqlite3"),
+        "PYTHONPATH": os.pathsep.join([str(EXAMPLES), str(ROOT / "bench")]),
+    }
+    subprocess.run([sys.executable, "-m", "notes_service", "init-db"], env=env, check=True)
+    subprocess.run([sys.executable, "-m", "notes_service", "seed"], env=env, check=True)
+    redis, broker = start_redis(folder)
+    env["NOTES_BROKER_URL"] = broker
+    queue = f"bench-{uuid.uuid4().hex}"
+    log = (folder / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "celery", "-A", "_celery_tasks", "worker"),
+            *("--pool", "prefork", "--concurrency", str(args.concurrency), "--queues", queue),
+            *("--loglevel", "WARNING", "--hostname", f"{queue}@%h"),
+            *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    sys.path.insert(0, str(EXAMPLES))
+    from celery import Celery
+
+    client = Celery("bench", broker=broker, backend=broker)
+    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    try:
+        names = list(VARIANTS)
+        for name in names:  # warm-up: the children are up, every variant imported
+            run_round(client, queue, VARIANTS[name], args.concurrency * 4)
+        for number in range(args.rounds):
+            order = names[number % 2 :] + names[: number % 2]
+            for name in order:
+                elapsed = run_round(client, queue, VARIANTS[name], args.tasks)
+                rates[name].append(args.tasks / elapsed)
+    finally:
+        client.close()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+        redis.terminate()
+        redis.wait(10)
+        log.close()
+
+    print(
+        f"{args.tasks} tasks per round, {args.rounds} rounds, prefork pool with "
+        f"{args.concurrency} children, Python {sys.version.split()[0]}; one note per task"
+    )
+    print("| variant | tasks/s (median) | range |")
+    print("|---|---:|---:|")
+    for name, values in rates.items():
+        low, high = min(values), max(values)
+        print(f"| {name} | {statistics.median(values):,.0f} | {low:,.0f} to {high:,.0f} |")
+    process, per_task = (statistics.median(rates[name]) for name in VARIANTS)
+    print(f"the process lifespan: {process / per_task:.2f} times the tasks per second")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_round(client: object, queue: str, task: str, count: int) -> float:
+    """Send ``count`` tasks at once and wait for all of them: the seconds it took."""
+    start = time.perf_counter()
+    pending = [
+        client.send_task(task, args=["ann-token", [f"bench note {n}"]], queue=queue)  # type: ignore[attr-defined]
+        for n in range(count)
+    ]
+    for result in pending:
+        result.get(timeout=120)
+        result.forget()
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The process lifespan across fork and interpreter exit, each in a process of its own:
+a gunicorn-style pre-fork Django server, and the order of teardown at exit."""
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from .conftest import PYTHON_FLAGS, run_script
+
+pytestmark = [pytest.mark.chosen_path, pytest.mark.timeout(200)]
+
+GUNICORN_STYLE = """
+import json, os, signal, sys, threading, uuid
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import django
+from django.conf import settings
+from django.http import JsonResponse
+from django.test import Client
+from django.urls import path
+from fastapi import Depends, FastAPI, Request
+
+from fda_core import configure
+from fda_sync import start_process_lifespan, with_fastapi_depends
+
+
+@asynccontextmanager
+async def lifespan(app):
+    token = uuid.uuid4().hex
+    print("startup", os.getpid(), token, flush=True)
+    yield {"pid": os.getpid(), "token": token}
+    print("shutdown", os.getpid(), token, flush=True)
+
+
+api = FastAPI(lifespan=lifespan)
+
+
+def seen(request: Request) -> list:
+    return [request.state.pid, request.state.token]
+
+
+@with_fastapi_depends
+def lifespan_seen(*, s: Annotated[list, Depends(seen)]) -> list:
+    return s
+
+
+def view(request):
+    return JsonResponse({"pid": os.getpid(), "seen": lifespan_seen()})
+
+
+urlpatterns = [path("seen", view)]
+settings.configure(
+    ALLOWED_HOSTS=["testserver"], ROOT_URLCONF="__main__", MIDDLEWARE=[], INSTALLED_APPS=[]
+)
+django.setup()
+# What the project's AppConfig.ready() does, in the master (gunicorn --preload).
+configure(app=api)
+start_process_lifespan(lazy=True)
+
+
+def serve(n):
+    return [json.loads(Client().get("/seen").content) for _ in range(n)]
+
+
+print("served", json.dumps(serve(1)), flush=True)  # the master used it before forking
+workers = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:  # a worker: two threads serve requests (gthread)
+        signal.setitimer(signal.ITIMER_REAL, 120)  # a hang kills it
+        out = []
+        threads = [threading.Thread(target=lambda: out.extend(serve(3))) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print("served", json.dumps(out), flush=True)
+        sys.exit(0)  # as a gunicorn worker ends: atexit runs
+    workers.append(pid)
+for pid in workers:
+    status = os.waitpid(pid, 0)[1]
+    assert status == 0, status
+print("served", json.dumps(serve(1)), flush=True)  # the master's is still its own
+"""
+
+
+def test_gunicorn_style_pre_fork_each_worker_starts_and_stops_its_own() -> None:
+    # Not run_script: its faulthandler watchdog is missing in a fork child, which would
+    # hang at exit; the workers bound themselves with an alarm.
+    script = subprocess.run(
+        [sys.executable, *PYTHON_FLAGS, "-c", GUNICORN_STYLE],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert script.returncode == 0, script.stderr
+    assert script.stderr == ""
+    lines = script.stdout.splitlines()
+    events = [line.split() for line in lines if line.split()[0] != "served"]
+    served = [r for line in lines if line.startswith("served") for r in json.loads(line[7:])]
+    startups = {pid: token for event, pid, token in events if event == "startup"}
+    master = served[0]["pid"]
+
+    assert len(served) == 1 + 2 * 6 + 1
+    assert len(startups) == 3
+    assert str(master) in startups
+    assert Counter(event for event, _, _ in events) == {"startup": 3, "shutdown": 3}
+    assert {(pid, t) for e, pid, t in events if e == "shutdown"} == set(startups.items())
+    for response in served:  # every request saw its own process's lifespan
+        pid, token = response["seen"]
+        assert pid == response["pid"]
+        assert startups[str(pid)] == token
+    assert len({response["pid"] for response in served}) == 3
+    assert lines[-1].split()[:2] == ["shutdown", str(master)]
+
+
+AT_EXIT = """
+import os, sys, threading, time
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+
+from fda_core import configure
+from fda_sync import iter_with_fastapi_depends, start_process_lifespan, with_fastapi_depends
+
+
+@asynccontextmanager
+async def lifespan(app):
+    print("startup", flush=True)
+    yield {"pool": "the-pool"}
+    print("shutdown", flush=True)  # after a bare yield: a normal exit only
+
+
+configure(app=FastAPI(lifespan=lifespan))
+start_process_lifespan()
+started = threading.Event()
+
+
+async def session(request: Request):
+    print("session open on", request.state.pool, flush=True)
+    yield
+    print("session teardown", flush=True)
+
+
+@with_fastapi_depends
+def slow(*, s: Annotated[None, Depends(session)]) -> None:
+    started.set()
+    time.sleep(0.5)
+    print("body done", flush=True)
+
+
+async def cursor(request: Request):
+    yield request.state.pool
+    print("generator teardown", flush=True)
+
+
+@iter_with_fastapi_depends
+def rows(*, c: Annotated[str, Depends(cursor)]):
+    yield c
+    yield c
+
+
+kept = rows()
+next(kept)  # left suspended: its dependency is still open at exit
+threading.Thread(target=slow, daemon=True).start()
+started.wait(10)
+print("main exits", flush=True)
+"""
+
+
+def test_at_exit_calls_in_flight_and_generators_are_torn_down_before_its_shutdown() -> None:
+    script = run_script(AT_EXIT, timeout=90)
+    assert script.returncode == 0, script.stderr
+    assert script.stderr == ""
+    assert script.lines == [
+        "startup",
+        "session open on the-pool",
+        "main exits",
+        "body done",
+        "session teardown",
+        "generator teardown",
+        "shutdown",
+    ]
