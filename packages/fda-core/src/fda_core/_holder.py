@@ -65,7 +65,7 @@ class TaskHeld(Generic[T]):
         self._task: asyncio.Task[bool] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._exiting = False
-        self._closed = False  # the holder takes no more operations (it exits)
+        self._closed = False  # the holder takes no more operations (exit was asked for)
         self._current: asyncio.Future[Any] | None = None
         self._operation_cancelled = False
 
@@ -142,6 +142,8 @@ class TaskHeld(Generic[T]):
             await asyncio.wait([task])
             return False
         self._exiting = True
+        # Refused from now on, at once: queued behind the exit, nobody would run them.
+        self._closed = True
         if not task.done():
             self._queue.put_nowait(_Exit(exc, lent()))
         # Not `await task`: a cancelled caller must not cancel the teardown half-way.
