@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, TypeVar
 
+from fda_core._carry import CarriedExit, carry
 from fda_core._threads import WaitingThread, exiting, lend, lent
 
 __all__ = ["ClosedError", "TaskHeld"]
@@ -39,7 +40,7 @@ def _settle(future: asyncio.Future[Any], exc: BaseException) -> None:
     if isinstance(exc, asyncio.CancelledError):
         future.cancel()
     else:
-        future.set_exception(exc)
+        future.set_exception(carry(exc))
 
 
 def _cancelling() -> bool:
@@ -84,10 +85,12 @@ class TaskHeld(Generic[T]):
         self._task = loop.create_task(self._hold(entered, lent()))
         try:
             return await asyncio.shield(entered)
-        except BaseException:
+        except BaseException as exc:
             # Cancelled (or interrupted) while entering: undo whatever got entered.
             self._task.cancel()
             await asyncio.wait([self._task])
+            if isinstance(exc, CarriedExit):
+                raise exc.original from None
             raise
 
     async def run(self, operation: Callable[[], Awaitable[R]]) -> R:
@@ -101,7 +104,10 @@ class TaskHeld(Generic[T]):
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         future.add_done_callback(self._cancel_if_current)
         self._queue.put_nowait((operation, future, lent()))
-        return await future
+        try:
+            return await future
+        except CarriedExit as carrier:
+            raise carrier.original from None
 
     def _cancel_if_current(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled() and future is self._current and self._task is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from fda_core._carry import CarriedExit, carry
 from fda_core._holder import TaskHeld
 
 __all__ = ["lifespan_state", "running_lifespan"]
@@ -68,7 +69,7 @@ async def running_lifespan(app: FastAPI) -> AsyncGenerator[Mapping[str, Any], No
             state = dict(await running.held.enter() or {})
         except BaseException as exc:
             del apps[id(app)]
-            running.started.set_exception(exc)
+            running.started.set_exception(carry(exc))
             running.started.exception()  # retrieved: waiters, if any, re-raise it
             raise
         running.started.set_result(state)
@@ -76,8 +77,10 @@ async def running_lifespan(app: FastAPI) -> AsyncGenerator[Mapping[str, Any], No
         running.users += 1
         try:
             state = await asyncio.shield(running.started)
-        except BaseException:
+        except BaseException as exc:
             running.users -= 1
+            if isinstance(exc, CarriedExit):
+                raise exc.original from None
             raise
     try:
         yield state

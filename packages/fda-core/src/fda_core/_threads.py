@@ -25,6 +25,8 @@ import anyio.to_thread
 from anyio.lowlevel import checkpoint_if_cancelled
 from starlette.concurrency import run_in_threadpool
 
+from fda_core._carry import CarriedExit, carry_exit
+
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
@@ -139,7 +141,10 @@ async def _run(
         return await run_unlent(func, teardown=teardown, limiter=limiter)
     result: Any = None  # a shielded scope swallows no exception: always assigned
     with anyio.CancelScope(shield=True):
-        result = await future
+        try:
+            result = await future
+        except CarriedExit as carrier:
+            raise carrier.original from None
     return cast("T", result)
 
 
@@ -154,9 +159,12 @@ async def run_unlent(
         return func()
     if teardown:
         limiter = limiter or anyio.CapacityLimiter(1)
-    if limiter is None:
-        return await run_in_threadpool(func)
-    return await anyio.to_thread.run_sync(func, limiter=limiter)
+    try:
+        if limiter is None:
+            return await run_in_threadpool(carry_exit(func))
+        return await anyio.to_thread.run_sync(carry_exit(func), limiter=limiter)
+    except CarriedExit as carrier:
+        raise carrier.original from None
 
 
 @asynccontextmanager

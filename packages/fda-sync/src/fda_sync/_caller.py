@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fda_core._carry import carry
 from fda_core._threads import run_unlent
 from fda_sync._errors import BridgeError
 from fda_sync._signals import signals_held
@@ -114,7 +115,7 @@ def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
     elif isinstance(error, asyncio.CancelledError):
         future.cancel()
     else:
-        future.set_exception(error)
+        future.set_exception(carry(error))
 
 
 def _in_threadpool(job: _Job) -> None:
