@@ -300,3 +300,55 @@ def run_forking(code: str) -> list[str]:
     )
     assert completed.returncode == 0, completed.stderr
     return completed.stdout.splitlines()
+
+
+@pytest.mark.chosen_path
+def test_a_def_generator_started_in_the_parent_refuses_to_go_on_in_a_fork_child() -> None:
+    """The child's copy of a suspended ``def`` generator raises ``BridgeError`` at its first
+    ``next()`` (its dependencies are the parent's), and neither its ``finally`` nor their
+    teardown runs in the child, not even at its exit; the parent's goes on."""
+    code = (
+        PRELUDE
+        + """
+signal.alarm(20)
+from fda_sync import iter_with_fastapi_depends
+parent = os.getpid()
+
+def who():
+    return "parent" if os.getpid() == parent else "CHILD"
+
+def session():
+    try:
+        yield "s"
+    finally:
+        print("teardown in", who(), flush=True)
+
+@iter_with_fastapi_depends(app=app)
+def rows(*, s: Annotated[str, Depends(session)]):
+    try:
+        for i in range(3):
+            yield i, who()
+    finally:
+        print("generator finally in", who(), flush=True)
+
+generator = rows()
+print(next(generator), flush=True)
+pid = os.fork()
+if pid == 0:
+    try:
+        print("child got", next(generator), flush=True)
+    except BridgeError as exc:
+        print("child: BridgeError", "another process" in str(exc), flush=True)
+    sys.exit(0)  # a normal exit: collectors run
+os.waitpid(pid, 0)
+print(next(generator), flush=True)
+generator.close()
+"""
+    )
+    assert run_forking(code) == [
+        "(0, 'parent')",
+        "child: BridgeError True",
+        "(1, 'parent')",
+        "generator finally in parent",
+        "teardown in parent",
+    ]

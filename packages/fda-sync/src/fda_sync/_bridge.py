@@ -432,14 +432,14 @@ class Bridge:
     def _state_for(self, owner: LoopState | None) -> LoopState:
         """The loop a call runs on: ``owner`` if given (it must still be this one)."""
         if owner is not None and owner.pid != os.getpid():
-            raise _foreign_owner_error(owner)
+            raise foreign_owner_error(owner)
         state = self._state
         if state is None or not state.usable or state.pid != os.getpid():
             state = self.state()
         else:
             self.refuse_running_loop()
         if owner is not None and owner is not state:
-            raise _foreign_owner_error(owner)
+            raise foreign_owner_error(owner)
         return state
 
     def _begin(self, state: LoopState, call: _Call, context: contextvars.Context) -> None:
@@ -567,7 +567,7 @@ class _Unraisable:
         self.object: object = None
 
 
-def _foreign_owner_error(owner: LoopState) -> BridgeError:
+def foreign_owner_error(owner: LoopState) -> BridgeError:
     if owner.pid != os.getpid():
         return BridgeError(
             "This object was opened in another process (before a fork): its dependencies "
@@ -578,7 +578,13 @@ def _foreign_owner_error(owner: LoopState) -> BridgeError:
     )
 
 
+#: Forks this process descends from (cheaper to compare than ``os.getpid()``).
+forks = 0
+
+
 def _after_fork_in_child() -> None:
+    global forks
+    forks += 1
     for bridge in list(_bridges):
         bridge.forget_parent()
 
