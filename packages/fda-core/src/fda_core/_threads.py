@@ -41,6 +41,7 @@ __all__ = [
     "run_inline",
     "run_sync",
     "run_unlent",
+    "teardown_begins",
 ]
 
 T = TypeVar("T")
@@ -59,10 +60,23 @@ class WaitingThread(Protocol):
         must run to its end even if the thread is interrupted (``Ctrl-C``) meanwhile.
         """
 
+    def tearing_down(self, begins: bool) -> None:
+        """The task begins (``True``) or ends its teardown: meanwhile, an interrupt of the
+        thread waits for the end instead of cancelling the task half-way."""
+
 
 _lent: contextvars.ContextVar[tuple[WaitingThread, asyncio.Task[Any] | None] | None] = (
     contextvars.ContextVar("fda_waiting_thread", default=None)
 )
+
+
+def teardown_begins() -> WaitingThread | None:
+    """Tell the thread lent to the current task, if any, that its teardown begins; it is
+    returned, to be told ``tearing_down(False)`` at the end."""
+    thread = lent()
+    if thread is not None:
+        thread.tearing_down(True)
+    return thread
 
 
 def lent() -> WaitingThread | None:

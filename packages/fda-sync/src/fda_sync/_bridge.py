@@ -68,7 +68,7 @@ class _Call(CallerThread):
     It is also the caller's thread, lent to the task while it waits (``CallerThread``).
     """
 
-    __slots__ = ("error", "factory", "result", "settled", "task")
+    __slots__ = ("deferred", "error", "factory", "result", "settled", "task")
 
     def __init__(self, factory: Callable[[], Awaitable[Any]], loop: asyncio.AbstractEventLoop):
         super().__init__(loop)
@@ -77,6 +77,13 @@ class _Call(CallerThread):
         self.settled = False
         self.result: Any = None
         self.error: BaseException | None = None
+        self.deferred = False  # cancelled during teardown: cancel once it ends
+
+    def tearing_down(self, begins: bool) -> None:
+        super().tearing_down(begins)
+        if not begins and self.deferred and self.task is not None:
+            self.deferred = False
+            self.task.cancel()
 
     def settle(self, result: Any = None, error: BaseException | None = None) -> None:
         """Release the waiting caller. Only ever called on the loop thread."""
@@ -467,6 +474,8 @@ class Bridge:
     def _cancel(call: _Call) -> None:
         if call.task is None:
             call.settle(error=asyncio.CancelledError())
+        elif call.teardown:  # never cut short: the interrupt waits for its end
+            call.deferred = True
         elif not call.task.done():
             call.task.cancel()
 

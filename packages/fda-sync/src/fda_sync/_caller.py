@@ -39,6 +39,7 @@ __all__ = [
 SIGNAL_CHECK_INTERVAL = 0.1
 
 SETTLED = object()  # the last item a caller's queue receives
+_HOLD, _RELEASE = object(), object()  # the call's teardown begins, ends
 
 _background: set[asyncio.Task[Any]] = set()
 
@@ -140,7 +141,17 @@ class CallerThread:
     and ``stop_serving`` in the caller's thread.
     """
 
-    __slots__ = ("items", "lock", "loop", "outstanding", "pid", "serving")
+    __slots__ = (
+        "done",
+        "hold",
+        "items",
+        "lock",
+        "loop",
+        "outstanding",
+        "pid",
+        "serving",
+        "teardown",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -148,6 +159,9 @@ class CallerThread:
         self.items: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.serving = True
+        self.done = False  # the caller saw SETTLED
+        self.teardown = False  # the call's task tears down (set on the loop)
+        self.hold: contextlib.AbstractContextManager[None] | None = None  # signals held
         self.outstanding: set[_Job] = set()  # sent to the caller, not settled yet
 
     # -- on the loop thread ------------------------------------------------------------
@@ -163,6 +177,12 @@ class CallerThread:
             self.outstanding.add(job)
             self.items.put(job)
         return job.future
+
+    def tearing_down(self, begins: bool) -> None:
+        """See ``WaitingThread.tearing_down``: in the main thread, signals are held back
+        until the teardown ends (the loop's side of an interrupt: ``Bridge._cancel``)."""
+        self.teardown = begins
+        self.items.put(_HOLD if begins else _RELEASE)
 
     def finish(self) -> None:
         """The call is settled: release the caller."""
@@ -208,7 +228,7 @@ class CallerThread:
         items = self.items
         deadline = None if timeout is None else time.monotonic() + timeout
         main = threading.current_thread() is threading.main_thread()
-        while True:
+        while not self.done:
             wait = SIGNAL_CHECK_INTERVAL if main else None
             if deadline is not None:
                 left = deadline - time.monotonic()
@@ -220,12 +240,29 @@ class CallerThread:
             except queue.Empty:
                 continue
             if item is SETTLED:
+                self.done = True
+                self.release()
                 return True
+            if item is _HOLD:
+                if main and self.hold is None:
+                    self.hold = signals_held()
+                    self.hold.__enter__()
+                continue
+            if item is _RELEASE:
+                self.release()
+                continue
             assert isinstance(item, _Job)
             if interrupted and not item.teardown:
                 item.send(None, asyncio.CancelledError())
                 continue
             item.run()
+        return True
+
+    def release(self) -> None:
+        """End the hold of signals for the call's teardown: deliver what came meanwhile."""
+        hold, self.hold = self.hold, None
+        if hold is not None:
+            hold.__exit__(None, None, None)
 
     def stop_serving(self) -> None:
         """The caller no longer waits: the loop settles what it left (``rescue``).
@@ -239,3 +276,4 @@ class CallerThread:
                 return  # a fork child: the loop, and what it waits for, are the parent's
             with contextlib.suppress(RuntimeError):  # closed: nothing is left to settle
                 self.loop.call_soon_threadsafe(self.rescue)
+        self.release()
