@@ -71,6 +71,11 @@ class TaskHeld(Generic[T]):
         self._operation_cancelled = False
 
     @property
+    def task(self) -> asyncio.Task[bool] | None:
+        """The holder task, once entered."""
+        return self._task
+
+    @property
     def active(self) -> bool:
         """Entered and not exiting yet."""
         return self._task is not None and not self._task.done() and not self._closed

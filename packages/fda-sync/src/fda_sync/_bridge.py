@@ -34,6 +34,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, NoReturn, TypeVar, cast
 
+from fda_core._lifespan import holder_tasks, shut_down
 from fda_core._threads import lend, run_inline
 from fda_sync._caller import CallerThread
 from fda_sync._errors import BridgeClosedError, BridgeDeadError, BridgeError, Carried
@@ -295,6 +296,13 @@ class Bridge:
         teardown_deadline = state.loop.time() + EXIT_TEARDOWN_TIMEOUT
         while not self.in_flight.settled.is_set() and state.loop.time() < teardown_deadline:  # noqa: ASYNC110
             await asyncio.sleep(_POLL_INTERVAL)
+        # Lifespans go last, and exit normally: their shutdown after a bare ``yield`` runs,
+        # as when a server stops.
+        lifespans = holder_tasks(state.loop)
+        await _cancel_and_wait(
+            {t for t in asyncio.all_tasks() if t is not current and t not in lifespans}
+        )
+        await shut_down(state.loop, EXIT_TEARDOWN_TIMEOUT)
         await _cancel_and_wait({t for t in asyncio.all_tasks() if t is not current})
         await state.loop.shutdown_asyncgens()
 
