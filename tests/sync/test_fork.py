@@ -352,3 +352,97 @@ generator.close()
         "generator finally in parent",
         "teardown in parent",
     ]
+
+
+@pytest.mark.chosen_path
+def test_a_fork_during_another_threads_first_call_leaves_the_child_a_working_bridge() -> None:
+    """F3: another thread makes the process's first sync call, and the main thread forks
+    while the anyio backend is being imported (a slow import, made slower), then at each
+    point of a bridge's start-up in turn: each child gets a working bridge of its own."""
+    script = run_script(
+        PRELUDE
+        + """
+import importlib.abc, importlib.machinery, time
+from fda_sync._bridge import Bridge
+
+importing = threading.Event()
+
+class SlowBackend(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "anyio._backends._asyncio":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            importing.set()
+            time.sleep(0.2)  # the fork lands now
+            run(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, SlowBackend())
+first = threading.Thread(target=where)
+first.start()
+assert importing.wait(10)
+fork_and_check(None)
+first.join(10)
+
+def child_check(bridge) -> None:
+    signal.setitimer(signal.ITIMER_REAL, 2.0)
+    async def pid():
+        return os.getpid()
+    ok = bridge.run(pid) == os.getpid() and where()[0] == os.getpid()
+    os._exit(0 if ok else 1)
+
+async def nothing():
+    return None
+
+points, exits, position = None, [], 0
+while points is None or position < points:
+    position += 1
+    bridge, reached, seen = Bridge(), threading.Event(), [0]
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.endswith(("_bridge.py", "threading.py")):
+            seen[0] += 1
+            if seen[0] == position:
+                reached.set()
+                time.sleep(0.005)
+
+    def first_call():
+        sys.setprofile(profile)
+        try:
+            bridge.run(nothing)
+        finally:
+            sys.setprofile(None)
+
+    caller = threading.Thread(target=first_call)
+    caller.start()
+    if reached.wait(5):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                child_check(bridge)
+            finally:
+                os._exit(2)
+        exits.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    caller.join(10)
+    bridge.shutdown()
+    points = seen[0] if points is None else points
+print(repr(points > 10), repr(set(exits)), len(exits) == points, flush=True)
+"""
+    )
+    assert script.stderr == ""
+    assert script.returncode == 0
+    assert script.lines[0].startswith("{"), script.lines  # not the child's error
+    facts = ast.literal_eval(script.lines[0])
+    assert facts == {
+        "def": True,
+        "async": True,
+        "new loop": True,
+        "loop thread alive": True,
+        "one loop thread": True,
+    }
+    assert script.lines[1:] == ["0", "True {0} True"]

@@ -26,6 +26,7 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import importlib
 import inspect
 import os
 import sys
@@ -224,12 +225,15 @@ class Bridge:
     def _start(self) -> LoopState:
         if _at_exit or sys.is_finalizing():  # nobody would shut a new loop down
             raise _closed_error()
-        state = LoopState(asyncio.new_event_loop())
-        thread = threading.Thread(
-            target=self._serve_thread, args=(state,), name=_THREAD_NAME, daemon=True
-        )
-        state.thread = thread
-        thread.start()
+        with _starting:  # a fork waits until the loop runs (``_before_fork``)
+            for module in _LAZY_IMPORTS:  # here, not half-way on the loop thread
+                importlib.import_module(module)
+            state = LoopState(asyncio.new_event_loop())
+            thread = threading.Thread(
+                target=self._serve_thread, args=(state,), name=_THREAD_NAME, daemon=True
+            )
+            state.thread = thread
+            thread.start()
         return state
 
     def forget_parent(self) -> None:
@@ -511,6 +515,15 @@ class Bridge:
 
 
 _FAILED = BridgeError("the bridge could not run this call")  # marker, never raised
+#: What the loop's first calls would import on its thread (anyio imports its backend on
+#: first use): a fork landing meanwhile would leave the child a half-imported module.
+_LAZY_IMPORTS = ("anyio._backends._asyncio",)
+#: How long a fork waits for a bridge that starts in another thread.
+FORK_WAIT = 10.0
+#: Held while a bridge starts: a fork waits for its end, so that a child never inherits a
+#: module half-imported, or a loop half-started, by a thread it does not have.
+_starting = threading.Lock()
+_fork_waited: list[bool] = []
 _background: set[asyncio.Task[Any]] = set()
 _bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
 _forgotten: list[LoopState] = []
@@ -599,9 +612,20 @@ def foreign_owner_error(owner: LoopState) -> BridgeError:
 forks = 0
 
 
+def _before_fork() -> None:
+    _fork_waited.append(_starting.acquire(timeout=FORK_WAIT))
+
+
+def _after_fork_in_parent() -> None:
+    if _fork_waited.pop():
+        _starting.release()
+
+
 def _after_fork_in_child() -> None:
-    global forks
+    global forks, _starting
     forks += 1
+    _fork_waited.clear()
+    _starting = threading.Lock()
     for bridge in list(_bridges):
         bridge.forget_parent()
 
@@ -622,5 +646,9 @@ def get_bridge() -> Bridge:
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 atexit.register(_shutdown_all)
