@@ -39,6 +39,7 @@ from fda_core._lifespan import holder_tasks, shut_down
 from fda_core._threads import lend, run_inline
 from fda_sync._caller import CallerThread
 from fda_sync._errors import BridgeClosedError, BridgeDeadError, BridgeError, Carried
+from fda_sync._imports import ImportDeadlockError
 from fda_sync._in_flight import POLL_INTERVAL as _POLL_INTERVAL
 from fda_sync._in_flight import InFlight, InFlightCall
 from fda_sync._signals import signals_held
@@ -420,8 +421,9 @@ class Bridge:
                 _call_soon_quietly(state.loop, self._cancel, call)
                 cancelled = True
             # Its teardown may still need this thread (def dependencies); a second
-            # interrupt ends the wait.
-            call.serve(timeout=CANCEL_GRACE, interrupted=not shield)
+            # interrupt ends the wait. (Not the loop's thread's: it waits for this one.)
+            if not isinstance(exc, ImportDeadlockError):
+                call.serve(timeout=CANCEL_GRACE, interrupted=not shield)
             raise
         finally:
             # Also reached if a second interrupt cut the handler above short.

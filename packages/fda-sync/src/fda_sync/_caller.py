@@ -26,6 +26,7 @@ from typing import Any
 from fda_core._carry import carry
 from fda_core._threads import run_unlent
 from fda_sync._errors import BridgeError
+from fda_sync._imports import import_deadlock
 from fda_sync._signals import signals_held
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
 
 #: How long the main thread waits at a time, so that signal handlers run promptly.
 SIGNAL_CHECK_INTERVAL = 0.1
+#: How long other threads wait at a time before they look for an import deadlock.
+IMPORT_CHECK_INTERVAL = 0.5
 
 SETTLED = object()  # the last item a caller's queue receives
 _HOLD, _RELEASE = object(), object()  # the call's teardown begins, ends
@@ -229,15 +232,18 @@ class CallerThread:
         deadline = None if timeout is None else time.monotonic() + timeout
         main = threading.current_thread() is threading.main_thread()
         while not self.done:
-            wait = SIGNAL_CHECK_INTERVAL if main else None
+            wait = SIGNAL_CHECK_INTERVAL if main else IMPORT_CHECK_INTERVAL
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                wait = left if wait is None else min(wait, left)
+                wait = min(wait, left)
             try:
                 item = items.get(timeout=wait)
             except queue.Empty:
+                deadlock = import_deadlock(getattr(self.loop, "_thread_id", None))
+                if deadlock is not None:
+                    raise deadlock from None
                 continue
             if item is SETTLED:
                 self.done = True
