@@ -611,7 +611,7 @@ def foreign_owner_error(owner: LoopState) -> BridgeError:
 
 
 #: Forks this process descends from (cheaper to compare than ``os.getpid()``).
-forks = 0
+forks: int = 0
 
 
 def _before_fork() -> None:

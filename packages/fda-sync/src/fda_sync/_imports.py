@@ -33,8 +33,11 @@ def import_deadlock(loop_thread: int | None) -> ImportDeadlockError | None:
     if blocked is None:
         return None
     me = threading.get_ident()
-    # Python 3.12+ keeps a list of the locks a thread waits for; earlier, the lock.
-    for lock in list(blocked) if isinstance(blocked, list) else [blocked]:
+    try:
+        locks: list[Any] = [*blocked]  # Python 3.12+: the locks the thread waits for
+    except TypeError:
+        locks = [blocked]  # earlier: the lock
+    for lock in locks:
         if getattr(lock, "owner", None) == me:
             return _error(str(getattr(lock, "name", "?")))
     return None
