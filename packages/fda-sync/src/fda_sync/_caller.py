@@ -137,34 +137,57 @@ def _in_threadpool(job: _Job) -> None:
     task.add_done_callback(_background.discard)
 
 
-class CallerThread:
+class _TeardownHold:
+    """While the call's task tears down, the waiting main thread holds signals back (the
+    loop's side of an interrupt then: ``Bridge._cancel``)."""
+
+    __slots__ = ("hold", "items", "teardown")
+
+    def __init__(self) -> None:
+        self.items: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self.teardown = False  # the call's task tears down (set on the loop)
+        self.hold: contextlib.AbstractContextManager[None] | None = None  # signals held
+
+    def tearing_down(self, begins: bool) -> None:
+        """See ``WaitingThread.tearing_down`` (on the loop thread)."""
+        self.teardown = begins
+        self.items.put(_HOLD if begins else _RELEASE)
+
+    def control(self, item: object, main: bool) -> bool:
+        """Act on a hold marker of the queue (in the caller's thread); whether it was one."""
+        if item is _HOLD:
+            if main and self.hold is None:
+                self.hold = signals_held()
+                self.hold.__enter__()
+            return True
+        if item is _RELEASE:
+            self.release()
+            return True
+        return False
+
+    def release(self) -> None:
+        """End the hold: deliver the signals that came meanwhile."""
+        hold, self.hold = self.hold, None
+        if hold is not None:
+            hold.__exit__(None, None, None)
+
+
+class CallerThread(_TeardownHold):
     """The waiting side of one blocking call (``fda_core._threads.WaitingThread``).
 
     ``submit``, ``finish``, ``abandon`` and ``rescue`` run on the loop thread; ``serve``
     and ``stop_serving`` in the caller's thread.
     """
 
-    __slots__ = (
-        "done",
-        "hold",
-        "items",
-        "lock",
-        "loop",
-        "outstanding",
-        "pid",
-        "serving",
-        "teardown",
-    )
+    __slots__ = ("done", "lock", "loop", "outstanding", "pid", "serving")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
         self.loop = loop
         self.pid = os.getpid()
-        self.items: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.serving = True
         self.done = False  # the caller saw SETTLED
-        self.teardown = False  # the call's task tears down (set on the loop)
-        self.hold: contextlib.AbstractContextManager[None] | None = None  # signals held
         self.outstanding: set[_Job] = set()  # sent to the caller, not settled yet
 
     # -- on the loop thread ------------------------------------------------------------
@@ -180,12 +203,6 @@ class CallerThread:
             self.outstanding.add(job)
             self.items.put(job)
         return job.future
-
-    def tearing_down(self, begins: bool) -> None:
-        """See ``WaitingThread.tearing_down``: in the main thread, signals are held back
-        until the teardown ends (the loop's side of an interrupt: ``Bridge._cancel``)."""
-        self.teardown = begins
-        self.items.put(_HOLD if begins else _RELEASE)
 
     def finish(self) -> None:
         """The call is settled: release the caller."""
@@ -249,13 +266,7 @@ class CallerThread:
                 self.done = True
                 self.release()
                 return True
-            if item is _HOLD:
-                if main and self.hold is None:
-                    self.hold = signals_held()
-                    self.hold.__enter__()
-                continue
-            if item is _RELEASE:
-                self.release()
+            if self.control(item, main):
                 continue
             assert isinstance(item, _Job)
             if interrupted and not item.teardown:
@@ -263,12 +274,6 @@ class CallerThread:
                 continue
             item.run()
         return True
-
-    def release(self) -> None:
-        """End the hold of signals for the call's teardown: deliver what came meanwhile."""
-        hold, self.hold = self.hold, None
-        if hold is not None:
-            hold.__exit__(None, None, None)
 
     def stop_serving(self) -> None:
         """The caller no longer waits: the loop settles what it left (``rescue``).
