@@ -293,3 +293,29 @@ def test_using_a_stack_from_another_event_loop_is_a_clear_error(app: FastAPI) ->
         loop.run_until_complete(stack.close())
     finally:
         loop.close()
+
+
+async def test_a_resolve_while_close_waits_is_refused_at_once(app: FastAPI) -> None:
+    """``close()`` waits for a resolve in progress; a resolve arriving meanwhile is refused
+    at once with the stack's error, instead of being queued behind the teardown."""
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def slow() -> str:
+        entered.set()
+        await release.wait()
+        return "slow"
+
+    async def fine() -> str:
+        return "fine"
+
+    stack = await FastApiDepsStack(app=app).start()
+    in_progress = asyncio.create_task(stack.resolve(slow))
+    await entered.wait()
+    closing = asyncio.create_task(stack.close())
+    await asyncio.sleep(0)  # close() has asked the stack to exit
+    with pytest.raises(RuntimeError, match=r"closed \(or closing\)"):
+        await asyncio.wait_for(stack.resolve(fine), 10)  # a hang fails, bounded
+    release.set()
+    assert await in_progress == "slow"
+    await closing

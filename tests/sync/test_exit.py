@@ -4,6 +4,8 @@ Passing means: the expected teardown lines on stdout, exit code 0, and nothing a
 stderr (no "Task was destroyed but it is pending", no "Exception ignored", no warning).
 """
 
+import pytest
+
 from .conftest import run_script
 
 PRELUDE = """
@@ -240,3 +242,52 @@ say("main exits")
         "session saw CancelledError",
         "close session",
     ]
+
+
+@pytest.mark.chosen_path
+def test_exit_shuts_lifespans_down_normally() -> None:
+    """A stack left open, and a ``with_fastapi_lifecycle`` call in flight, at exit: their
+    dependencies are torn down, then each lifespan exits as a server's shutdown does (the
+    code after a bare ``yield`` runs), never cancelled."""
+    script = run_script(
+        PRELUDE
+        + """
+from contextlib import asynccontextmanager
+from fda_sync import with_fastapi_lifecycle
+
+def lifespan_of(name):
+    @asynccontextmanager
+    async def lifespan(app):
+        say(f"startup {name}")
+        yield
+        await asyncio.sleep(0)
+        say(f"shutdown {name}")
+    return FastAPI(lifespan=lifespan)
+
+stack_app, call_app = lifespan_of("stack-app"), lifespan_of("call-app")
+stack = FastApiDepsStack(app=stack_app).start()
+stack.resolve(resource("stack-dep"))
+started = threading.Event()
+
+@with_fastapi_lifecycle(app=call_app)
+def in_flight() -> None:
+    started.set()
+    time.sleep(60)
+
+threading.Thread(target=in_flight, daemon=True).start()
+assert started.wait(10)
+say("main exits")
+"""
+    )
+    assert script.stderr == ""
+    assert script.returncode == 0
+    after = script.lines[script.lines.index("main exits") + 1 :]
+    assert sorted(after) == sorted(
+        [
+            "stack-dep saw CancelledError",
+            "teardown stack-dep",
+            "shutdown stack-app",
+            "shutdown call-app",
+        ]
+    )
+    assert after.index("teardown stack-dep") < after.index("shutdown stack-app")

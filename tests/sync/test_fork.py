@@ -8,6 +8,8 @@ import ast
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import PYTHON_FLAGS, force_path, run_script
 
 PRELUDE = """
@@ -296,3 +298,149 @@ def run_forking(code: str) -> list[str]:
     )
     assert completed.returncode == 0, completed.stderr
     return completed.stdout.splitlines()
+
+
+@pytest.mark.chosen_path
+def test_a_def_generator_started_in_the_parent_refuses_to_go_on_in_a_fork_child() -> None:
+    """The child's copy of a suspended ``def`` generator raises ``BridgeError`` at its first
+    ``next()`` (its dependencies are the parent's), and neither its ``finally`` nor their
+    teardown runs in the child, not even at its exit; the parent's goes on."""
+    code = (
+        PRELUDE
+        + """
+signal.alarm(20)
+from fda_sync import iter_with_fastapi_depends
+parent = os.getpid()
+
+def who():
+    return "parent" if os.getpid() == parent else "CHILD"
+
+def session():
+    try:
+        yield "s"
+    finally:
+        print("teardown in", who(), flush=True)
+
+@iter_with_fastapi_depends(app=app)
+def rows(*, s: Annotated[str, Depends(session)]):
+    try:
+        for i in range(3):
+            yield i, who()
+    finally:
+        print("generator finally in", who(), flush=True)
+
+generator = rows()
+print(next(generator), flush=True)
+pid = os.fork()
+if pid == 0:
+    try:
+        print("child got", next(generator), flush=True)
+    except BridgeError as exc:
+        print("child: BridgeError", "another process" in str(exc), flush=True)
+    sys.exit(0)  # a normal exit: collectors run
+os.waitpid(pid, 0)
+print(next(generator), flush=True)
+generator.close()
+"""
+    )
+    assert run_forking(code) == [
+        "(0, 'parent')",
+        "child: BridgeError True",
+        "(1, 'parent')",
+        "generator finally in parent",
+        "teardown in parent",
+    ]
+
+
+@pytest.mark.chosen_path
+def test_a_fork_during_another_threads_first_call_leaves_the_child_a_working_bridge() -> None:
+    """F3: another thread makes the process's first sync call, and the main thread forks
+    while the anyio backend is being imported (a slow import, made slower), then at each
+    point of a bridge's start-up in turn: each child gets a working bridge of its own."""
+    script = run_script(
+        PRELUDE
+        + """
+import importlib.abc, importlib.machinery, time
+from fda_sync._bridge import Bridge
+
+importing = threading.Event()
+
+class SlowBackend(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "anyio._backends._asyncio":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            importing.set()
+            time.sleep(0.2)  # the fork lands now
+            run(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, SlowBackend())
+first = threading.Thread(target=where)
+first.start()
+assert importing.wait(10)
+fork_and_check(None)
+first.join(10)
+
+def child_check(bridge) -> None:
+    signal.setitimer(signal.ITIMER_REAL, 2.0)
+    async def pid():
+        return os.getpid()
+    ok = bridge.run(pid) == os.getpid() and where()[0] == os.getpid()
+    os._exit(0 if ok else 1)
+
+async def nothing():
+    return None
+
+points, exits, position = None, [], 0
+while points is None or position < points:
+    position += 1
+    bridge, reached, seen = Bridge(), threading.Event(), [0]
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.endswith(("_bridge.py", "threading.py")):
+            seen[0] += 1
+            if seen[0] == position:
+                reached.set()
+                time.sleep(0.005)
+
+    def first_call():
+        sys.setprofile(profile)
+        try:
+            bridge.run(nothing)
+        finally:
+            sys.setprofile(None)
+
+    caller = threading.Thread(target=first_call)
+    caller.start()
+    if reached.wait(5):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                child_check(bridge)
+            finally:
+                os._exit(2)
+        exits.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    caller.join(10)
+    bridge.shutdown()
+    points = seen[0] if points is None else points
+print(repr(points > 10), repr(set(exits)), len(exits) == points, flush=True)
+"""
+    )
+    assert script.stderr == ""
+    assert script.returncode == 0
+    assert script.lines[0].startswith("{"), script.lines  # not the child's error
+    facts = ast.literal_eval(script.lines[0])
+    assert facts == {
+        "def": True,
+        "async": True,
+        "new loop": True,
+        "loop thread alive": True,
+        "one loop thread": True,
+    }
+    assert script.lines[1:] == ["0", "True {0} True"]

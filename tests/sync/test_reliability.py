@@ -372,6 +372,43 @@ def test_c1_interrupt_while_dependencies_resolve_undoes_what_was_entered(
     assert events_when_interrupted == ["open", "saw CancelledError", "teardown"]
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGUSR1])
+def test_c1_an_interrupt_during_async_teardown_waits_for_its_end(
+    app: FastAPI, recorder: Recorder, signum: int
+) -> None:
+    """Ctrl-C (or Celery's soft time limit) landing while an async generator's teardown
+    awaits does not cancel it: the caller gets the interrupt once the teardown is done."""
+    main = threading.main_thread().ident or 0
+
+    def on_usr1(signum: int, frame: object) -> None:
+        raise SoftTimeLimitExceeded("soft time limit")
+
+    async def connection() -> AsyncIterator[str]:
+        recorder.add("open")
+        yield "c"
+        recorder.add("teardown begins")
+        signal.pthread_kill(main, signum)
+        for _ in range(3):
+            await asyncio.sleep(0.01)  # await conn.close()
+        recorder.add("teardown ends")
+
+    @with_fastapi_depends(app=app)
+    def job(*, c: Annotated[str, Depends(connection)]) -> str:
+        return c
+
+    expected = KeyboardInterrupt if signum == signal.SIGINT else SoftTimeLimitExceeded
+    previous = signal.signal(
+        signum, signal.default_int_handler if signum == signal.SIGINT else on_usr1
+    )
+    try:
+        with pytest.raises(expected):
+            job()
+        when_interrupted = list(recorder.events)
+    finally:
+        signal.signal(signum, previous)
+    assert when_interrupted == ["open", "teardown begins", "teardown ends"]
+
+
 class SoftTimeLimitExceeded(Exception):
     """What Celery's soft time limit raises from a signal handler (not an OSError, which
     asyncio's loop wake-up would swallow if the signal landed inside it)."""

@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -187,3 +188,34 @@ def test_a_resolve_whose_dependency_survives_an_interrupt_leaves_the_stack_usabl
         with pytest.raises(asyncio.CancelledError):
             stack.resolve(raises_cancelled)
         assert stack.resolve(lambda: "still usable") == "still usable"
+
+
+def test_a_resolve_while_close_runs_is_refused_at_once(app: FastAPI) -> None:
+    """A resolve from another thread that arrives while ``close()`` waits for a slow
+    resolve is refused at once: not queued behind the teardown (it waited for good)."""
+    entered, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        entered.set()
+        assert release.wait(10)
+        return "slow"
+
+    stack = FastApiDepsStack(app=app).start()
+    resolving = threading.Thread(target=stack.resolve, args=(slow,))
+    resolving.start()
+    assert entered.wait(10)
+    closing = threading.Thread(target=stack.close)
+    closing.start()
+    held = stack._held
+    assert held is not None
+    deadline = time.monotonic() + 10
+    while held.held.active and time.monotonic() < deadline:  # close() reached the loop
+        time.sleep(0.001)
+    try:
+        with pytest.raises(RuntimeError, match=r"closed \(or closing\)"):
+            stack.resolve(lambda: "fine")
+    finally:
+        release.set()
+        resolving.join(10)
+        closing.join(10)
+    assert not closing.is_alive()

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, TypeVar
 
+from fda_core._carry import CarriedExit, carry
 from fda_core._threads import WaitingThread, exiting, lend, lent
 
 __all__ = ["ClosedError", "TaskHeld"]
@@ -39,7 +40,7 @@ def _settle(future: asyncio.Future[Any], exc: BaseException) -> None:
     if isinstance(exc, asyncio.CancelledError):
         future.cancel()
     else:
-        future.set_exception(exc)
+        future.set_exception(carry(exc))
 
 
 def _cancelling() -> bool:
@@ -65,9 +66,14 @@ class TaskHeld(Generic[T]):
         self._task: asyncio.Task[bool] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._exiting = False
-        self._closed = False  # the holder takes no more operations (it exits)
+        self._closed = False  # the holder takes no more operations (exit was asked for)
         self._current: asyncio.Future[Any] | None = None
         self._operation_cancelled = False
+
+    @property
+    def task(self) -> asyncio.Task[bool] | None:
+        """The holder task, once entered."""
+        return self._task
 
     @property
     def active(self) -> bool:
@@ -84,10 +90,12 @@ class TaskHeld(Generic[T]):
         self._task = loop.create_task(self._hold(entered, lent()))
         try:
             return await asyncio.shield(entered)
-        except BaseException:
+        except BaseException as exc:
             # Cancelled (or interrupted) while entering: undo whatever got entered.
             self._task.cancel()
             await asyncio.wait([self._task])
+            if isinstance(exc, CarriedExit):
+                raise exc.original from None
             raise
 
     async def run(self, operation: Callable[[], Awaitable[R]]) -> R:
@@ -101,7 +109,10 @@ class TaskHeld(Generic[T]):
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         future.add_done_callback(self._cancel_if_current)
         self._queue.put_nowait((operation, future, lent()))
-        return await future
+        try:
+            return await future
+        except CarriedExit as carrier:
+            raise carrier.original from None
 
     def _cancel_if_current(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled() and future is self._current and self._task is not None:
@@ -142,6 +153,8 @@ class TaskHeld(Generic[T]):
             await asyncio.wait([task])
             return False
         self._exiting = True
+        # Refused from now on, at once: queued behind the exit, nobody would run them.
+        self._closed = True
         if not task.done():
             self._queue.put_nowait(_Exit(exc, lent()))
         # Not `await task`: a cancelled caller must not cancel the teardown half-way.

@@ -18,9 +18,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from fda_core._carry import CarriedExit, carry
 from fda_core._holder import TaskHeld
 
-__all__ = ["lifespan_state", "running_lifespan"]
+__all__ = ["holder_tasks", "lifespan_state", "running_lifespan", "shut_down"]
 
 
 class _Running:
@@ -36,6 +37,31 @@ class _Running:
 _running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Running]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def holder_tasks(loop: asyncio.AbstractEventLoop) -> set[asyncio.Task[Any]]:
+    """The tasks holding the lifespans that run on ``loop``.
+
+    A loop that stops for good (interpreter exit) spares them when it cancels what is
+    left, then ends them with ``shut_down``: cancelled, a lifespan would skip the code
+    after its bare ``yield``.
+    """
+    tasks = (running.held.task for running in _running.get(loop, {}).values())
+    return {task for task in tasks if task is not None}
+
+
+async def shut_down(loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+    """Exit every lifespan still running on ``loop`` normally, as a server does when it
+    stops, whoever still uses it; wait at most ``timeout`` seconds for all of them."""
+    apps = _running.pop(loop, {})
+    exits = [asyncio.ensure_future(running.held.exit(None)) for running in apps.values()]
+    if exits:
+        await asyncio.wait(exits, timeout=timeout)
+        for exit_ in exits:
+            if exit_.done() and not exit_.cancelled() and exit_.exception() is not None:
+                loop.call_exception_handler(
+                    {"message": "A lifespan's shutdown failed", "exception": exit_.exception()}
+                )
 
 
 def lifespan_state(
@@ -68,7 +94,7 @@ async def running_lifespan(app: FastAPI) -> AsyncGenerator[Mapping[str, Any], No
             state = dict(await running.held.enter() or {})
         except BaseException as exc:
             del apps[id(app)]
-            running.started.set_exception(exc)
+            running.started.set_exception(carry(exc))
             running.started.exception()  # retrieved: waiters, if any, re-raise it
             raise
         running.started.set_result(state)
@@ -76,8 +102,10 @@ async def running_lifespan(app: FastAPI) -> AsyncGenerator[Mapping[str, Any], No
         running.users += 1
         try:
             state = await asyncio.shield(running.started)
-        except BaseException:
+        except BaseException as exc:
             running.users -= 1
+            if isinstance(exc, CarriedExit):
+                raise exc.original from None
             raise
     try:
         yield state

@@ -15,7 +15,7 @@ from fda_core import _compat
 from fda_core._config import get_context_factory
 from fda_core._plan import Plan, Teardown
 from fda_core._scope import build_scope, receive_no_body
-from fda_core._threads import run_sync
+from fda_core._threads import WaitingThread, run_sync, teardown_begins
 
 __all__ = [
     "SwallowedExceptionError",
@@ -102,7 +102,9 @@ async def resolution(
     body_error: BaseException | None = None
     invalid: RequestValidationError | None = None
     solved: _compat.Solved | None = None
+    tearing_down: list[WaitingThread] = []
     async with AsyncExitStack() as request_stack, AsyncExitStack() as function_stack:
+        request_stack.callback(_teardown_ends, tearing_down)  # the last exit
         _compat.install_exit_stacks(
             scope, request_stack=request_stack, function_stack=function_stack
         )
@@ -124,6 +126,10 @@ async def resolution(
             except BaseException as exc:
                 body_error = exc
                 raise
+        finally:
+            thread = teardown_begins()
+            if thread is not None:
+                tearing_down.append(thread)
     if invalid is not None:
         raise invalid
     if body_error is not None:
@@ -132,20 +138,31 @@ async def resolution(
         await run_background(solved.background_tasks)
 
 
+def _teardown_ends(threads: list[WaitingThread]) -> None:
+    for thread in threads:
+        thread.tearing_down(False)
+
+
 async def _finish(teardown: Teardown, error: BaseException | None, solving: bool) -> None:
     """End a planned call: tear down (``error`` thrown in), then run background tasks if
     all went well. The caller re-raises ``error``."""
-    if error is None:
-        await teardown.aexit(None)
-        if teardown.background is not None:
-            await run_background(teardown.background)
-    elif (
+    thrown = error
+    if (
         solving
         and _compat.VALIDATION_ERROR_AFTER_TEARDOWN
         and isinstance(error, RequestValidationError)
     ):
-        await teardown.aexit(None)
-    elif await teardown.aexit(error):
+        thrown = None  # as a route of FastAPI 0.110-0.117: raised after teardown
+    thread = teardown_begins()
+    try:
+        suppressed = await teardown.aexit(thrown)
+    finally:
+        if thread is not None:
+            thread.tearing_down(False)
+    if error is None:
+        if teardown.background is not None:
+            await run_background(teardown.background)
+    elif suppressed and thrown is not None:
         raise SwallowedExceptionError(error) from error
 
 

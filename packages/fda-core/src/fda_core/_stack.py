@@ -22,14 +22,14 @@ from starlette.requests import Request
 from fda_core import _compat
 from fda_core._analysis import dependant_for_value
 from fda_core._config import resolve_app
-from fda_core._holder import TaskHeld
+from fda_core._holder import ClosedError, TaskHeld
 from fda_core._lifespan import running_lifespan
 from fda_core._override import Scoped, overrides_provider, scoped_overrides
 from fda_core._plan import Plan, Teardown, compile_plan
 from fda_core._resolution import run_background, solve_into
 from fda_core._scope import build_scope, receive_no_body
 
-__all__ = ["FastApiDepsStack", "StackSession"]
+__all__ = ["CLOSED", "FastApiDepsStack", "StackSession"]
 
 T = TypeVar("T")
 Self = TypeVar("Self", bound="FastApiDepsStack")
@@ -137,7 +137,8 @@ _NOT_STARTED = (
     "Call start() first (`await stack.start()`): this FastApiDepsStack is not started. "
     "Or use `async with FastApiDepsStack(app=app) as stack:`."
 )
-_CLOSED = "FastApiDepsStack is closed: create a new one to resolve more dependencies."
+#: Shared with the sync stack.
+CLOSED = "FastApiDepsStack is closed (or closing): create a new one to resolve more dependencies."
 
 
 class FastApiDepsStack:
@@ -183,10 +184,13 @@ class FastApiDepsStack:
         held, session = self._held, self._session
         if held is None or session is None:
             raise RuntimeError(_NOT_STARTED)
-        if not held.active:
-            raise RuntimeError(_CLOSED)
         scoped = scoped_overrides(session.app)  # the caller's, not the holder task's
-        return await held.run(lambda: session.resolve(target, scoped))
+        try:
+            return await held.run(lambda: session.resolve(target, scoped))
+        except ClosedError:  # closed, or closing: refused at once
+            if held.active:  # not this stack's (a dependency used another one)
+                raise
+            raise RuntimeError(CLOSED) from None
 
     async def close(self, exc: BaseException | None = None) -> None:
         """Tear down every resolved dependency (in reverse order), then run shutdown.

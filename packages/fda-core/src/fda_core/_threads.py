@@ -25,6 +25,8 @@ import anyio.to_thread
 from anyio.lowlevel import checkpoint_if_cancelled
 from starlette.concurrency import run_in_threadpool
 
+from fda_core._carry import CarriedExit, carry_exit
+
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
@@ -39,6 +41,7 @@ __all__ = [
     "run_inline",
     "run_sync",
     "run_unlent",
+    "teardown_begins",
 ]
 
 T = TypeVar("T")
@@ -57,10 +60,23 @@ class WaitingThread(Protocol):
         must run to its end even if the thread is interrupted (``Ctrl-C``) meanwhile.
         """
 
+    def tearing_down(self, begins: bool) -> None:
+        """The task begins (``True``) or ends its teardown: meanwhile, an interrupt of the
+        thread waits for the end instead of cancelling the task half-way."""
+
 
 _lent: contextvars.ContextVar[tuple[WaitingThread, asyncio.Task[Any] | None] | None] = (
     contextvars.ContextVar("fda_waiting_thread", default=None)
 )
+
+
+def teardown_begins() -> WaitingThread | None:
+    """Tell the thread lent to the current task, if any, that its teardown begins; it is
+    returned, to be told ``tearing_down(False)`` at the end."""
+    thread = lent()
+    if thread is not None:
+        thread.tearing_down(True)
+    return thread
 
 
 def lent() -> WaitingThread | None:
@@ -139,7 +155,10 @@ async def _run(
         return await run_unlent(func, teardown=teardown, limiter=limiter)
     result: Any = None  # a shielded scope swallows no exception: always assigned
     with anyio.CancelScope(shield=True):
-        result = await future
+        try:
+            result = await future
+        except CarriedExit as carrier:
+            raise carrier.original from None
     return cast("T", result)
 
 
@@ -154,9 +173,12 @@ async def run_unlent(
         return func()
     if teardown:
         limiter = limiter or anyio.CapacityLimiter(1)
-    if limiter is None:
-        return await run_in_threadpool(func)
-    return await anyio.to_thread.run_sync(func, limiter=limiter)
+    try:
+        if limiter is None:
+            return await run_in_threadpool(carry_exit(func))
+        return await anyio.to_thread.run_sync(carry_exit(func), limiter=limiter)
+    except CarriedExit as carrier:
+        raise carrier.original from None
 
 
 @asynccontextmanager

@@ -26,6 +26,7 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import importlib
 import inspect
 import os
 import sys
@@ -34,9 +35,11 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, NoReturn, TypeVar, cast
 
+from fda_core._lifespan import holder_tasks, shut_down
 from fda_core._threads import lend, run_inline
 from fda_sync._caller import CallerThread
 from fda_sync._errors import BridgeClosedError, BridgeDeadError, BridgeError, Carried
+from fda_sync._imports import ImportDeadlockError
 from fda_sync._in_flight import POLL_INTERVAL as _POLL_INTERVAL
 from fda_sync._in_flight import InFlight, InFlightCall
 from fda_sync._signals import signals_held
@@ -68,7 +71,7 @@ class _Call(CallerThread):
     It is also the caller's thread, lent to the task while it waits (``CallerThread``).
     """
 
-    __slots__ = ("error", "factory", "result", "settled", "task")
+    __slots__ = ("deferred", "error", "factory", "result", "settled", "task")
 
     def __init__(self, factory: Callable[[], Awaitable[Any]], loop: asyncio.AbstractEventLoop):
         super().__init__(loop)
@@ -77,6 +80,13 @@ class _Call(CallerThread):
         self.settled = False
         self.result: Any = None
         self.error: BaseException | None = None
+        self.deferred = False  # cancelled during teardown: cancel once it ends
+
+    def tearing_down(self, begins: bool) -> None:
+        super().tearing_down(begins)
+        if not begins and self.deferred and self.task is not None:
+            self.deferred = False
+            self.task.cancel()
 
     def settle(self, result: Any = None, error: BaseException | None = None) -> None:
         """Release the waiting caller. Only ever called on the loop thread."""
@@ -216,12 +226,15 @@ class Bridge:
     def _start(self) -> LoopState:
         if _at_exit or sys.is_finalizing():  # nobody would shut a new loop down
             raise _closed_error()
-        state = LoopState(asyncio.new_event_loop())
-        thread = threading.Thread(
-            target=self._serve_thread, args=(state,), name=_THREAD_NAME, daemon=True
-        )
-        state.thread = thread
-        thread.start()
+        with _starting:  # a fork waits until the loop runs (``_before_fork``)
+            for module in _LAZY_IMPORTS:  # here, not half-way on the loop thread
+                importlib.import_module(module)
+            state = LoopState(asyncio.new_event_loop())
+            thread = threading.Thread(
+                target=self._serve_thread, args=(state,), name=_THREAD_NAME, daemon=True
+            )
+            state.thread = thread
+            thread.start()
         return state
 
     def forget_parent(self) -> None:
@@ -288,6 +301,13 @@ class Bridge:
         teardown_deadline = state.loop.time() + EXIT_TEARDOWN_TIMEOUT
         while not self.in_flight.settled.is_set() and state.loop.time() < teardown_deadline:  # noqa: ASYNC110
             await asyncio.sleep(_POLL_INTERVAL)
+        # Lifespans go last, and exit normally: their shutdown after a bare ``yield`` runs,
+        # as when a server stops.
+        lifespans = holder_tasks(state.loop)
+        await _cancel_and_wait(
+            {t for t in asyncio.all_tasks() if t is not current and t not in lifespans}
+        )
+        await shut_down(state.loop, EXIT_TEARDOWN_TIMEOUT)
         await _cancel_and_wait({t for t in asyncio.all_tasks() if t is not current})
         await state.loop.shutdown_asyncgens()
 
@@ -401,8 +421,9 @@ class Bridge:
                 _call_soon_quietly(state.loop, self._cancel, call)
                 cancelled = True
             # Its teardown may still need this thread (def dependencies); a second
-            # interrupt ends the wait.
-            call.serve(timeout=CANCEL_GRACE, interrupted=not shield)
+            # interrupt ends the wait. (Not the loop's thread's: it waits for this one.)
+            if not isinstance(exc, ImportDeadlockError):
+                call.serve(timeout=CANCEL_GRACE, interrupted=not shield)
             raise
         finally:
             # Also reached if a second interrupt cut the handler above short.
@@ -432,14 +453,14 @@ class Bridge:
     def _state_for(self, owner: LoopState | None) -> LoopState:
         """The loop a call runs on: ``owner`` if given (it must still be this one)."""
         if owner is not None and owner.pid != os.getpid():
-            raise _foreign_owner_error(owner)
+            raise foreign_owner_error(owner)
         state = self._state
         if state is None or not state.usable or state.pid != os.getpid():
             state = self.state()
         else:
             self.refuse_running_loop()
         if owner is not None and owner is not state:
-            raise _foreign_owner_error(owner)
+            raise foreign_owner_error(owner)
         return state
 
     def _begin(self, state: LoopState, call: _Call, context: contextvars.Context) -> None:
@@ -467,6 +488,8 @@ class Bridge:
     def _cancel(call: _Call) -> None:
         if call.task is None:
             call.settle(error=asyncio.CancelledError())
+        elif call.teardown:  # never cut short: the interrupt waits for its end
+            call.deferred = True
         elif not call.task.done():
             call.task.cancel()
 
@@ -500,6 +523,15 @@ class Bridge:
 
 
 _FAILED = BridgeError("the bridge could not run this call")  # marker, never raised
+#: What the loop's first calls would import on its thread (anyio imports its backend on
+#: first use): a fork landing meanwhile would leave the child a half-imported module.
+_LAZY_IMPORTS = ("anyio._backends._asyncio",)
+#: How long a fork waits for a bridge that starts in another thread.
+FORK_WAIT = 10.0
+#: Held while a bridge starts: a fork waits for its end, so that a child never inherits a
+#: module half-imported, or a loop half-started, by a thread it does not have.
+_starting = threading.Lock()
+_fork_waited: list[bool] = []
 _background: set[asyncio.Task[Any]] = set()
 _bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
 _forgotten: list[LoopState] = []
@@ -573,7 +605,7 @@ class _Unraisable:
         self.object: object = None
 
 
-def _foreign_owner_error(owner: LoopState) -> BridgeError:
+def foreign_owner_error(owner: LoopState) -> BridgeError:
     if owner.pid != os.getpid():
         return BridgeError(
             "This object was opened in another process (before a fork): its dependencies "
@@ -584,7 +616,24 @@ def _foreign_owner_error(owner: LoopState) -> BridgeError:
     )
 
 
+#: Forks this process descends from (cheaper to compare than ``os.getpid()``).
+forks: int = 0
+
+
+def _before_fork() -> None:
+    _fork_waited.append(_starting.acquire(timeout=FORK_WAIT))
+
+
+def _after_fork_in_parent() -> None:
+    if _fork_waited.pop():
+        _starting.release()
+
+
 def _after_fork_in_child() -> None:
+    global forks, _starting
+    forks += 1
+    _fork_waited.clear()
+    _starting = threading.Lock()
     for bridge in list(_bridges):
         bridge.forget_parent()
 
@@ -605,5 +654,9 @@ def get_bridge() -> Bridge:
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 atexit.register(_shutdown_all)

@@ -23,8 +23,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fda_core._carry import carry
 from fda_core._threads import run_unlent
 from fda_sync._errors import BridgeError
+from fda_sync._imports import import_deadlock
 from fda_sync._signals import signals_held
 
 __all__ = [
@@ -36,8 +38,11 @@ __all__ = [
 
 #: How long the main thread waits at a time, so that signal handlers run promptly.
 SIGNAL_CHECK_INTERVAL = 0.1
+#: How long other threads wait at a time before they look for an import deadlock.
+IMPORT_CHECK_INTERVAL = 0.5
 
 SETTLED = object()  # the last item a caller's queue receives
+_HOLD, _RELEASE = object(), object()  # the call's teardown begins, ends
 
 _background: set[asyncio.Task[Any]] = set()
 
@@ -114,7 +119,7 @@ def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
     elif isinstance(error, asyncio.CancelledError):
         future.cancel()
     else:
-        future.set_exception(error)
+        future.set_exception(carry(error))
 
 
 def _in_threadpool(job: _Job) -> None:
@@ -132,21 +137,57 @@ def _in_threadpool(job: _Job) -> None:
     task.add_done_callback(_background.discard)
 
 
-class CallerThread:
+class _TeardownHold:
+    """While the call's task tears down, the waiting main thread holds signals back (the
+    loop's side of an interrupt then: ``Bridge._cancel``)."""
+
+    __slots__ = ("hold", "items", "teardown")
+
+    def __init__(self) -> None:
+        self.items: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self.teardown = False  # the call's task tears down (set on the loop)
+        self.hold: contextlib.AbstractContextManager[None] | None = None  # signals held
+
+    def tearing_down(self, begins: bool) -> None:
+        """See ``WaitingThread.tearing_down`` (on the loop thread)."""
+        self.teardown = begins
+        self.items.put(_HOLD if begins else _RELEASE)
+
+    def control(self, item: object, main: bool) -> bool:
+        """Act on a hold marker of the queue (in the caller's thread); whether it was one."""
+        if item is _HOLD:
+            if main and self.hold is None:
+                self.hold = signals_held()
+                self.hold.__enter__()
+            return True
+        if item is _RELEASE:
+            self.release()
+            return True
+        return False
+
+    def release(self) -> None:
+        """End the hold: deliver the signals that came meanwhile."""
+        hold, self.hold = self.hold, None
+        if hold is not None:
+            hold.__exit__(None, None, None)
+
+
+class CallerThread(_TeardownHold):
     """The waiting side of one blocking call (``fda_core._threads.WaitingThread``).
 
     ``submit``, ``finish``, ``abandon`` and ``rescue`` run on the loop thread; ``serve``
     and ``stop_serving`` in the caller's thread.
     """
 
-    __slots__ = ("items", "lock", "loop", "outstanding", "pid", "serving")
+    __slots__ = ("done", "lock", "loop", "outstanding", "pid", "serving")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
         self.loop = loop
         self.pid = os.getpid()
-        self.items: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.serving = True
+        self.done = False  # the caller saw SETTLED
         self.outstanding: set[_Job] = set()  # sent to the caller, not settled yet
 
     # -- on the loop thread ------------------------------------------------------------
@@ -207,24 +248,32 @@ class CallerThread:
         items = self.items
         deadline = None if timeout is None else time.monotonic() + timeout
         main = threading.current_thread() is threading.main_thread()
-        while True:
-            wait = SIGNAL_CHECK_INTERVAL if main else None
+        while not self.done:
+            wait = SIGNAL_CHECK_INTERVAL if main else IMPORT_CHECK_INTERVAL
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                wait = left if wait is None else min(wait, left)
+                wait = min(wait, left)
             try:
                 item = items.get(timeout=wait)
             except queue.Empty:
+                deadlock = import_deadlock(getattr(self.loop, "_thread_id", None))
+                if deadlock is not None:
+                    raise deadlock from None
                 continue
             if item is SETTLED:
+                self.done = True
+                self.release()
                 return True
+            if self.control(item, main):
+                continue
             assert isinstance(item, _Job)
             if interrupted and not item.teardown:
                 item.send(None, asyncio.CancelledError())
                 continue
             item.run()
+        return True
 
     def stop_serving(self) -> None:
         """The caller no longer waits: the loop settles what it left (``rescue``).
@@ -238,3 +287,4 @@ class CallerThread:
                 return  # a fork child: the loop, and what it waits for, are the parent's
             with contextlib.suppress(RuntimeError):  # closed: nothing is left to settle
                 self.loop.call_soon_threadsafe(self.rescue)
+        self.release()

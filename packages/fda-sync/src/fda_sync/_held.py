@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from fda_core._holder import TaskHeld
-from fda_sync._bridge import Bridge, Carried, LoopState
+from fda_sync._bridge import Bridge, Carried, LoopState, foreign_owner_error
 
 __all__ = ["SyncHeld"]
 
@@ -119,6 +119,15 @@ class SyncHeld(Generic[T]):
             owner=self._state,
             interrupted=interrupted,
         )
+
+    def forked(self) -> bool:
+        """Whether this is a fork child of the process that opened it."""
+        return self._state is not None and self._state.pid != os.getpid()
+
+    def refuse_in_fork_child(self) -> None:
+        """Raise ``BridgeError`` in a fork child: what was opened belongs to the parent."""
+        if self._state is not None and self.forked():
+            raise foreign_owner_error(self._state)
 
     def call(self, factory: Callable[[], Awaitable[R]]) -> R:
         """Run ``factory()`` on the loop that holds the context (any task)."""

@@ -29,6 +29,7 @@ from fda_core._analysis import describe
 from fda_core._decorators import decorating
 from fda_core._injector import Injector
 from fda_core._scope import check_scope
+from fda_sync import _bridge
 from fda_sync._bridge import get_bridge
 from fda_sync._held import SyncHeld
 from fda_sync._lifetime import before_call
@@ -36,6 +37,8 @@ from fda_sync._lifetime import before_call
 __all__ = ["iter_with_fastapi_depends"]
 
 T = TypeVar("T")
+
+_forgotten: list[Any] = []  # a fork child's copies of its parent's generators
 
 
 @asynccontextmanager
@@ -54,12 +57,20 @@ async def _async_body(
 
 
 def _steps(
-    generator: Generator[Any, Any, Any], variables: contextvars.Context
+    generator: Generator[Any, Any, Any], variables: contextvars.Context, held: SyncHeld[Any]
 ) -> Generator[Any, Any, Any]:
-    """Drive ``generator`` with every step run in ``variables`` (send, throw and close)."""
+    """Drive ``generator`` with every step run in ``variables`` (send, throw and close).
+
+    A fork child gets ``BridgeError`` at its first step: the dependencies are the parent's.
+    """
     method: Callable[[Any], Any] = generator.send
     argument: Any = None
+    forks = _bridge.forks
     while True:
+        if _bridge.forks != forks:
+            # Kept for good: not even the garbage collector may run its teardown here.
+            _forgotten.append((generator, held))
+            held.refuse_in_fork_child()
         try:
             item = variables.run(method, argument)
         except StopIteration as stop:
@@ -87,11 +98,13 @@ def _sync_body(
     variables = held.variables
     try:
         generator = variables.run(injector.func, *args, **kwargs, **values)
-        result = yield from _steps(generator, variables)
+        result = yield from _steps(generator, variables, held)
     except GeneratorExit:
         held.close_from_finalizer()
         raise
     except BaseException as exc:
+        if held.forked():  # the parent tears down
+            raise
         if not held.close(exc):
             raise
         return None

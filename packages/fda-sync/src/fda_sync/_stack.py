@@ -10,7 +10,9 @@ from typing import Any, TypeVar, overload
 from fastapi import FastAPI
 
 from fda_core._config import resolve_app
+from fda_core._holder import ClosedError
 from fda_core._override import scoped_overrides
+from fda_core._stack import CLOSED as _CLOSED
 from fda_core._stack import StackSession
 from fda_sync._bridge import get_bridge
 from fda_sync._held import SyncHeld
@@ -26,7 +28,6 @@ _NOT_STARTED = (
     "Call start() first (`stack.start()`): this FastApiDepsStack is not started. "
     "Or use `with FastApiDepsStack(app=app) as stack:`."
 )
-_CLOSED = "FastApiDepsStack is closed: create a new one to resolve more dependencies."
 
 
 class FastApiDepsStack:
@@ -78,10 +79,13 @@ class FastApiDepsStack:
         task_held = held.held
 
         async def resolve_in_holder() -> Any:
-            if not task_held.active:
-                raise RuntimeError(_CLOSED)
             scoped = scoped_overrides(session.app)  # the caller's (its context is copied)
-            return await task_held.run(lambda: session.resolve(target, scoped))
+            try:
+                return await task_held.run(lambda: session.resolve(target, scoped))
+            except ClosedError:  # closed, or closing: refused at once
+                if task_held.active:  # not this stack's (a dependency used another one)
+                    raise
+                raise RuntimeError(_CLOSED) from None
 
         return held.call(resolve_in_holder)
 
