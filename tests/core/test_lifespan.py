@@ -179,12 +179,12 @@ async def test_concurrent_lifecycle_calls_share_one_lifespan(events: Any) -> Non
     import asyncio
 
     app = lifespan_app(events)
-    started = asyncio.Event()
+    started, quick_returned = asyncio.Event(), asyncio.Event()
 
     @with_fastapi_lifecycle(app=app)
     async def slow() -> None:
         started.set()
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(quick_returned.wait(), 120)  # still running when quick ends
         events.add("slow done")
 
     @with_fastapi_lifecycle(app=app)
@@ -192,7 +192,11 @@ async def test_concurrent_lifecycle_calls_share_one_lifespan(events: Any) -> Non
         await started.wait()
         events.add("quick done")
 
-    await asyncio.gather(slow(), quick())
+    async def quick_then_tell() -> None:
+        await quick()
+        quick_returned.set()
+
+    await asyncio.gather(slow(), quick_then_tell())
     assert events == ["startup", "quick done", "slow done", "shutdown"]
 
 

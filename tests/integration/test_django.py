@@ -106,7 +106,7 @@ def test_a_served_request_leaves_no_connection_open(shared_database: Path) -> No
 
     server = threading.Thread(target=serve, name="wsgi-request")
     server.start()
-    server.join(30)
+    server.join(120)
 
     assert statuses == ["200 OK"]
     assert b"Draft the release notes" in bodies[0]
@@ -141,7 +141,7 @@ def test_the_orm_dependency_runs_in_the_callers_thread(shared_database: Path) ->
     before = len(OPENED)
     caller = threading.Thread(target=call, name="caller")
     caller.start()
-    caller.join(30)
+    caller.join(120)
     assert results == ["bob", "open"]
     # The dependency ran in the caller's thread, on the caller's connection.
     assert [thread for thread, _ in seen] == ["caller"]

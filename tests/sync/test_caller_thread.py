@@ -45,7 +45,7 @@ def in_thread(name: str, func: Callable[[], T]) -> T:
 
     thread = threading.Thread(target=run, name=name)
     thread.start()
-    thread.join(20)
+    thread.join(120)
     assert outcome, f"{name} did not finish"
     ok, value = outcome[0]
     if not ok:
@@ -228,9 +228,15 @@ def test_cancelled_while_a_def_dependency_runs_as_with_fastapis_threadpool(
 
     def outcome(run: Callable[[Callable[[], Any]], Any]) -> list[str]:
         events: list[str] = []
+        scopes: list[anyio.CancelScope] = []
+        loop: list[asyncio.AbstractEventLoop] = []
 
         def slow() -> str:
-            time.sleep(0.3)
+            loop[0].call_soon_threadsafe(scopes[0].cancel)  # cancelled while this runs
+            deadline = time.monotonic() + 120
+            while not scopes[0].cancel_called:
+                assert time.monotonic() < deadline, "the scope was not cancelled"
+                time.sleep(0.01)
             events.append("slow finished")
             return "slow"
 
@@ -239,7 +245,9 @@ def test_cancelled_while_a_def_dependency_runs_as_with_fastapis_threadpool(
             return s
 
         async def body() -> None:
-            with anyio.move_on_after(0.05) as scope:  # cancels this task: the lent one
+            loop.append(asyncio.get_running_loop())
+            with anyio.CancelScope() as scope:  # cancels this task: the lent one
+                scopes.append(scope)
                 events.append(await part())
                 await anyio.sleep(1)
                 events.append("not reached")
@@ -338,9 +346,9 @@ def test_ctrl_c_during_a_def_teardown_waits_for_its_end(app: FastAPI) -> None:
 
         def connection() -> Iterator[str]:
             yield "conn"
-            interrupt.ready.set()
-            for _ in range(5):  # the signal lands here
-                time.sleep(0.05)
+            if not interrupt.sent.is_set():  # the first call
+                interrupt.ready.set()
+                interrupt.wait_until_held()  # the signal lands here
             events.append("connection returned")
 
         @with_fastapi_depends(app=app)
@@ -389,8 +397,11 @@ def test_two_signals_at_once_still_tear_down_and_leave_nothing_pending(app: Fast
         finally:
             events.append("teardown")
 
+    waiting = threading.Event()
+
     async def slow(g: Annotated[str, Depends(generator)]) -> str:
-        await asyncio.sleep(1)
+        waiting.set()
+        await asyncio.sleep(5)  # the signals land here (teardown may wait for the end)
         return g
 
     @with_fastapi_depends(app=app)
@@ -401,7 +412,7 @@ def test_two_signals_at_once_still_tear_down_and_leave_nothing_pending(app: Fast
         raise SoftTimeLimitExceeded
 
     def fire() -> None:
-        time.sleep(0.3)
+        assert waiting.wait(120)
         main = threading.main_thread().ident or 0
         signal.pthread_kill(main, signal.SIGINT)
         signal.pthread_kill(main, signal.SIGUSR1)
@@ -412,7 +423,7 @@ def test_two_signals_at_once_still_tear_down_and_leave_nothing_pending(app: Fast
         threading.Thread(target=fire, daemon=True).start()
         with pytest.raises((KeyboardInterrupt, SoftTimeLimitExceeded)):
             func()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 120
         while events != ["setup", "teardown"] and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:

@@ -65,14 +65,14 @@ def long_def(*, r: resource("def-body"), s: sync_resource("def-body-sync-dep")) 
 
 @with_fastapi_depends(app=app)
 async def short_async(*, r: resource("in-flight")) -> None:
-    await asyncio.sleep(0.1)
     entered[2].set()
-    await asyncio.sleep(0.1)
+    while not fda_sync._bridge.get_bridge()._state.closing:  # until the exit began
+        await asyncio.sleep(0.01)
     say("in-flight completed")
 
 for target in (long_async, long_def, short_async):
     threading.Thread(target=target, daemon=True).start()
-assert all(event.wait(10) for event in entered)
+assert all(event.wait(120) for event in entered)
 say("main exits")
 """
     )
@@ -229,7 +229,7 @@ def body(*, u: Annotated[str, Depends(user)]) -> None:
     time.sleep(60)
 
 threading.Thread(target=body, daemon=True).start()
-assert started.wait(10)
+assert started.wait(120)
 say("main exits")
 """
     )

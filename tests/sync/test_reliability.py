@@ -19,6 +19,7 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 
 import fda_core
+import fda_sync._signals
 from fda_sync import (
     BridgeError,
     FastApiDepsStack,
@@ -190,7 +191,7 @@ def test_y3_sync_stack_started_resolved_and_closed_from_different_threads(
 
         thread = threading.Thread(target=run)
         thread.start()
-        thread.join(10)
+        thread.join(120)
         assert not thread.is_alive()
 
     in_thread("start", stack.start)
@@ -245,7 +246,7 @@ def test_y4_fifty_concurrent_scopes_are_independent(app: FastAPI) -> None:
     def hold(index: int, *, res: Annotated[Resource, Depends(resource)]) -> Resource:
         holding[index] = res
         all_open.wait()
-        assert turn[index].wait(10)
+        assert turn[index].wait(240)
         return res
 
     def worker(position: int) -> None:
@@ -268,7 +269,7 @@ def test_y4_fifty_concurrent_scopes_are_independent(app: FastAPI) -> None:
         thread.start()
     turn[order[0]].set()
     for thread in threads:
-        thread.join(15)
+        thread.join(240)
     assert not any(thread.is_alive() for thread in threads)
     assert problems == []
     assert len({id(res) for res in holding.values()}) == count
@@ -279,16 +280,28 @@ def test_y4_fifty_concurrent_scopes_are_independent(app: FastAPI) -> None:
 
 
 class _Interrupt:
-    """Send a signal to the main thread (where pytest runs tests) once ``ready`` is set."""
+    """Send a signal to the main thread (where pytest runs tests) once ``ready`` is set;
+    ``sent`` is set once it was."""
 
     def __init__(self, signum: int = signal.SIGINT) -> None:
         self.signum = signum
         self.ready = threading.Event()
+        self.sent = threading.Event()
         self._thread = threading.Thread(target=self._fire, daemon=True)
 
     def _fire(self) -> None:
-        if self.ready.wait(10):
+        if self.ready.wait(120):
             signal.pthread_kill(threading.main_thread().ident or 0, self.signum)
+            self.sent.set()
+
+    def wait_until_held(self) -> None:
+        """In the main thread, while the library holds signals back: return once the signal
+        was sent and noted as held back (a handler run now would raise here instead)."""
+        assert self.sent.wait(120), "the signal was not sent"
+        deadline = time.monotonic() + 120
+        while self.signum not in fda_sync._signals._held._pending:
+            assert time.monotonic() < deadline, "the signal was not held back"
+            time.sleep(0.01)
 
     def __enter__(self) -> "_Interrupt":
         assert threading.current_thread() is threading.main_thread()
@@ -581,7 +594,7 @@ def test_dead_loop_fails_pending_and_future_calls_fast(bridge: Bridge) -> None:
 
     thread = threading.Thread(target=pending)
     thread.start()
-    assert stopping.wait(10)
+    assert stopping.wait(120)
 
     async def kill_loop() -> str:
         asyncio.get_running_loop().stop()  # user code stopping the loop it runs on
@@ -590,7 +603,7 @@ def test_dead_loop_fails_pending_and_future_calls_fast(bridge: Bridge) -> None:
 
     with pytest.raises(BridgeDeadError) as killer:
         bridge.run(kill_loop)
-    thread.join(10)
+    thread.join(120)
     assert isinstance(outcomes["pending"], BridgeDeadError)
     with pytest.raises(BridgeDeadError, match="died") as later:
         bridge.run(_thread)
@@ -785,7 +798,7 @@ def test_x2_32_threads_with_distinct_context_values(app: FastAPI) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
+        thread.join(240)
     assert not any(thread.is_alive() for thread in threads)
     assert mismatches == []
     assert calls == [200] * 32
@@ -812,7 +825,7 @@ def test_t1_concurrent_first_use_from_64_threads_starts_one_loop_thread(bridge: 
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
+        thread.join(120)
     after = {t for t in threading.enumerate() if t.name == "fda-sync-bridge"}
     assert errors == []
     assert len(loop_threads) == 64

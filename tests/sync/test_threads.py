@@ -56,7 +56,7 @@ def test_64_threads_by_200_calls(app: FastAPI) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(50)
+        thread.join(240)
     assert not any(thread.is_alive() for thread in threads)
     assert mismatches == []
     assert done == [CALLS] * THREADS
