@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,12 @@ import pytest
 from fda_core import reset_config
 
 pytest_plugins = ["pytester"]
+
+# A shell that starts the suite in the background (``pytest &`` without job control) starts
+# it with Ctrl-C ignored, and the processes the tests start inherit that. The tests of
+# interrupts need Python's usual handler, as an interactive run or CI has it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
