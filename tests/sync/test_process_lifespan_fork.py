@@ -28,12 +28,18 @@ from fda_core import configure
 from fda_sync import start_process_lifespan, with_fastapi_depends
 
 
+# One write per line: the processes share stdout, and a line written in two parts
+# (PYTHONUNBUFFERED) could be split by another process's.
+def say(*words):
+    os.write(1, (" ".join(map(str, words)) + "\\n").encode())
+
+
 @asynccontextmanager
 async def lifespan(app):
     token = uuid.uuid4().hex
-    print("startup", os.getpid(), token, flush=True)
+    say("startup", os.getpid(), token)
     yield {"pid": os.getpid(), "token": token}
-    print("shutdown", os.getpid(), token, flush=True)
+    say("shutdown", os.getpid(), token)
 
 
 api = FastAPI(lifespan=lifespan)
@@ -66,7 +72,7 @@ def serve(n):
     return [json.loads(Client().get("/seen").content) for _ in range(n)]
 
 
-print("served", json.dumps(serve(1)), flush=True)  # the master used it before forking
+say("served", json.dumps(serve(1)))  # the master used it before forking
 workers = []
 for _ in range(2):
     pid = os.fork()
@@ -78,13 +84,13 @@ for _ in range(2):
             thread.start()
         for thread in threads:
             thread.join()
-        print("served", json.dumps(out), flush=True)
+        say("served", json.dumps(out))
         sys.exit(0)  # as a gunicorn worker ends: atexit runs
     workers.append(pid)
 for pid in workers:
     status = os.waitpid(pid, 0)[1]
     assert status == 0, status
-print("served", json.dumps(serve(1)), flush=True)  # the master's is still its own
+say("served", json.dumps(serve(1)))  # the master's is still its own
 """
 
 
