@@ -2,6 +2,7 @@
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 from unittest import mock
@@ -135,6 +136,38 @@ async def test_the_decorator_restores_after_each_call(app: FastAPI) -> None:
         failing()
     assert await greet() == "hello real!"
     assert one.__name__ == "one"
+
+
+class _AsyncCall:
+    async def __call__(self) -> str:
+        return await greet()
+
+
+def _sync_looking(func: Callable[[], Any]) -> Callable[[], Any]:
+    @functools.wraps(func)
+    def wrapper() -> Any:
+        return func()
+
+    return wrapper
+
+
+async def _greeting() -> str:
+    return await greet()
+
+
+@pytest.mark.parametrize(
+    "target",
+    [_sync_looking(_greeting), _AsyncCall(), functools.partial(_greeting)],
+    ids=["wraps-wrapper", "async-call-object", "partial"],
+)
+async def test_the_decorator_holds_until_an_awaitable_it_returns_is_done(
+    app: FastAPI, target: Callable[[], Any]
+) -> None:
+    """A plain callable that returns an awaitable (a sync-looking decorator's wrapper, an
+    object with an ``async def __call__``): its body runs when awaited, under the block."""
+    decorated = override({get_name: lambda: "decorated"})(target)
+    assert await decorated() == "hello decorated!"
+    assert await greet() == "hello real!"
 
 
 def _chain(depth: int) -> list[Callable[..., Any]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Annotated, Any, TypeVar, get_args, get_origin
@@ -245,9 +245,17 @@ class Override:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with self:
-                return func(*args, **kwargs)
+                result = func(*args, **kwargs)
+            if inspect.isawaitable(result):  # a wrapper of an async def, an async __call__
+                return self._awaited(result)
+            return result
 
         return wrapper  # type: ignore[return-value]
+
+    async def _awaited(self, result: Awaitable[Any]) -> Any:
+        """The body of an awaitable a plain function returned runs when awaited: then."""
+        with self:
+            return await result
 
 
 def override(
