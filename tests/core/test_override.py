@@ -316,6 +316,12 @@ def _not_a_dependency() -> Iterator[tuple[Any, str]]:
 
 @pytest.mark.parametrize(("key", "message"), list(_not_a_dependency()))
 def test_a_key_that_is_not_a_dependency_callable_is_refused(key: Any, message: str) -> None:
+    try:
+        hash(key)
+    except TypeError:  # Depends is unhashable on some FastAPI releases: no dict holds it
+        with pytest.raises(TypeError, match="unhashable type: 'Depends'"):
+            override({key: get_name})
+        return
     with pytest.raises(TypeError, match=message):
         override({key: get_name})
 
