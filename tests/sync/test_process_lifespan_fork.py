@@ -216,3 +216,28 @@ def test_at_exit_calls_in_flight_and_generators_are_torn_down_before_its_shutdow
         "stuck session teardown, engine open: True",
         "shutdown",
     ]
+
+
+NEVER_ENDING_SHUTDOWN = """
+import asyncio
+from contextlib import asynccontextmanager
+from fastapi import FastAPI
+from fda_sync import start_process_lifespan
+
+
+@asynccontextmanager
+async def lifespan(app):
+    yield
+    print("shutdown starts", flush=True)
+    await asyncio.Event().wait()  # a peer that never answers
+
+
+start_process_lifespan(FastAPI(lifespan=lifespan))
+print("main exits", flush=True)
+"""
+
+
+def test_at_exit_a_shutdown_that_never_ends_is_bounded() -> None:
+    script = run_script(NEVER_ENDING_SHUTDOWN, timeout=90)  # a hang: faulthandler, exit 1
+    assert script.returncode == 0, script.stderr
+    assert script.lines == ["main exits", "shutdown starts"]
