@@ -26,7 +26,13 @@ from fda_core._lifespan import RunningLifespan, acquire, release
 from fda_core._override import without_overrides
 from fda_sync._bridge import LoopState, get_bridge
 
-__all__ = ["before_call", "start_process_lifespan", "stop_if_running", "stop_process_lifespan"]
+__all__ = [
+    "before_call",
+    "start_lazily_unless_configured",
+    "start_process_lifespan",
+    "stop_if_running",
+    "stop_process_lifespan",
+]
 
 
 class _Attempt:
@@ -150,6 +156,18 @@ def start_process_lifespan(app: FastAPI | None = None, *, lazy: bool = False) ->
             if _process.app is target and _process.running is None:
                 _process.app = None  # a failed start leaves nothing: call it again
         raise
+
+
+def start_lazily_unless_configured(app: FastAPI | None) -> None:
+    """``start_process_lifespan(app, lazy=True)`` for a worker's start hook, unless this
+    process configured the same app's already (a Django ``AppConfig.ready()``, say)."""
+    target = resolve_app(app)
+    with _process.lock:
+        if _process.app is target and (
+            _process.owner == os.getpid() or _process.running is not None
+        ):
+            return
+    start_process_lifespan(target, lazy=True)
 
 
 def stop_process_lifespan() -> None:
