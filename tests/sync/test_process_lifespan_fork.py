@@ -240,4 +240,5 @@ print("main exits", flush=True)
 def test_at_exit_a_shutdown_that_never_ends_is_bounded() -> None:
     script = run_script(NEVER_ENDING_SHUTDOWN, timeout=90)  # a hang: faulthandler, exit 1
     assert script.returncode == 0, script.stderr
+    assert script.stderr == ""
     assert script.lines == ["main exits", "shutdown starts"]
