@@ -218,6 +218,35 @@ def test_the_hook_arms_for_its_own_apps_worker_only_and_once(
             hooked.disconnect(dispatch_uid=f"fda-sync-lifespan-{id(celery)}")
 
 
+def test_the_hook_uses_a_process_lifespan_configured_already_for_the_same_app(
+    recorder: Recorder, app: FastAPI
+) -> None:
+    from celery import Celery, signals
+
+    from fda_sync import start_process_lifespan, stop_process_lifespan
+    from fda_sync._lifetime import _process
+    from fda_sync.celery import lifespan_per_worker_process
+
+    celery = Celery("django-project")
+    lifespan_per_worker_process(celery, app=app)
+    start_process_lifespan(app, lazy=True)  # a Django AppConfig.ready(), before worker_init
+    try:
+        responses = signals.worker_init.send(sender=_Worker(celery))
+        assert [r for _, r in responses if isinstance(r, BaseException)] == []
+        assert _process.app is app
+        with pytest.raises(RuntimeError, match="started already"):
+            start_process_lifespan(app, lazy=True)  # a second direct start still is an error
+    finally:
+        stop_process_lifespan()
+        for hooked in (
+            signals.worker_init,
+            signals.worker_shutdown,
+            signals.worker_process_shutdown,
+        ):
+            hooked.disconnect(dispatch_uid=f"fda-sync-lifespan-{id(celery)}")
+    assert recorder.events == []
+
+
 def test_the_hook_wants_the_celery_app_and_a_fastapi_app() -> None:
     from celery import Celery
     from fastapi import APIRouter

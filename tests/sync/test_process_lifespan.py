@@ -15,6 +15,7 @@ from fda_sync import (
     BridgeError,
     FastApiDepsStack,
     iter_with_fastapi_depends,
+    override,
     resolve_fastapi_depends,
     start_process_lifespan,
     stop_process_lifespan,
@@ -261,3 +262,40 @@ def test_from_a_running_event_loop_it_is_refused_before_anything_starts(
     assert recorder.events == []
     assert def_graph() == "the-pool"  # from a plain thread, the first call starts it
     assert recorder.events == ["startup"]
+
+
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "eager"])
+def test_started_inside_an_override_block_it_never_sees_the_blocks_fakes(lazy: bool) -> None:
+    def get_db() -> str:
+        return "real"
+
+    Db = Annotated[str, Depends(get_db)]
+    seen: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        seen.append(await which_db())  # startup, and a task it starts, resolve too
+        task = asyncio.create_task(which_db())
+        yield
+        seen.append(await task)
+        seen.append(await which_db())
+
+    app = FastAPI(lifespan=lifespan)
+
+    @fda_core.with_fastapi_depends(app=app)
+    async def which_db(db: Db) -> str:
+        return db
+
+    @with_fastapi_depends(app=app)
+    def handler(db: Db) -> str:
+        return db
+
+    if lazy:
+        start_process_lifespan(app, lazy=True)
+    with override({get_db: lambda: "fake"}):
+        if not lazy:
+            start_process_lifespan(app)
+        assert handler() == "fake"  # the block's own call: its fakes
+    assert handler() == "real"
+    stop_process_lifespan()
+    assert seen == ["real", "real", "real"]

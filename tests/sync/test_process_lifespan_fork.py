@@ -126,7 +126,7 @@ def test_gunicorn_style_pre_fork_each_worker_starts_and_stops_its_own() -> None:
 
 
 AT_EXIT = """
-import os, sys, threading, time
+import asyncio, os, sys, threading, time
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -139,7 +139,9 @@ from fda_sync import iter_with_fastapi_depends, start_process_lifespan, with_fas
 @asynccontextmanager
 async def lifespan(app):
     print("startup", flush=True)
-    yield {"pool": "the-pool"}
+    pool = {"open": True}
+    yield {"pool": "the-pool", "engine": pool}
+    pool["open"] = False
     print("shutdown", flush=True)  # after a bare yield: a normal exit only
 
 
@@ -172,8 +174,25 @@ def rows(*, c: Annotated[str, Depends(cursor)]):
     yield c
 
 
+async def stuck_session(request: Request):
+    engine = request.state.engine
+    try:
+        yield
+    finally:
+        print("stuck session teardown, engine open:", engine["open"], flush=True)
+
+
+@with_fastapi_depends
+async def stuck(*, s: Annotated[None, Depends(stuck_session)]) -> None:
+    stuck_started.set()
+    await asyncio.sleep(60)  # longer than the grace: cancelled at exit
+
+
+stuck_started = threading.Event()
 kept = rows()
 next(kept)  # left suspended: its dependency is still open at exit
+threading.Thread(target=stuck, daemon=True).start()
+stuck_started.wait(10)
 threading.Thread(target=slow, daemon=True).start()
 started.wait(10)
 print("main exits", flush=True)
@@ -184,12 +203,42 @@ def test_at_exit_calls_in_flight_and_generators_are_torn_down_before_its_shutdow
     script = run_script(AT_EXIT, timeout=90)
     assert script.returncode == 0, script.stderr
     assert script.stderr == ""
+    # Suspended generators are closed first (calls are still accepted then), calls in
+    # flight get the grace, a call stuck past it is cancelled and torn down: all before
+    # the lifespan's shutdown, while what it provides is still open, and only once.
     assert script.lines == [
         "startup",
         "session open on the-pool",
         "main exits",
+        "generator teardown",
         "body done",
         "session teardown",
-        "generator teardown",
+        "stuck session teardown, engine open: True",
         "shutdown",
     ]
+
+
+NEVER_ENDING_SHUTDOWN = """
+import asyncio
+from contextlib import asynccontextmanager
+from fastapi import FastAPI
+from fda_sync import start_process_lifespan
+
+
+@asynccontextmanager
+async def lifespan(app):
+    yield
+    print("shutdown starts", flush=True)
+    await asyncio.Event().wait()  # a peer that never answers
+
+
+start_process_lifespan(FastAPI(lifespan=lifespan))
+print("main exits", flush=True)
+"""
+
+
+def test_at_exit_a_shutdown_that_never_ends_is_bounded() -> None:
+    script = run_script(NEVER_ENDING_SHUTDOWN, timeout=90)  # a hang: faulthandler, exit 1
+    assert script.returncode == 0, script.stderr
+    assert script.stderr == ""
+    assert script.lines == ["main exits", "shutdown starts"]

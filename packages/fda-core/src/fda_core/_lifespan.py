@@ -21,20 +21,29 @@ from fastapi import FastAPI
 from fda_core._carry import CarriedExit, carry
 from fda_core._holder import TaskHeld
 
-__all__ = ["holder_tasks", "lifespan_state", "running_lifespan", "shut_down"]
+__all__ = [
+    "RunningLifespan",
+    "acquire",
+    "holder_tasks",
+    "lifespan_state",
+    "release",
+    "running_lifespan",
+    "shut_down",
+]
 
 
-class _Running:
+class RunningLifespan:
     """One app's lifespan on one loop, and how many are using it."""
 
     def __init__(self, app: FastAPI, loop: asyncio.AbstractEventLoop) -> None:
         self.held: TaskHeld[Any] = TaskHeld(app.router.lifespan_context(app))
         self.started: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.users = 0
+        self.app_id = id(app)
 
 
 # loop -> id(app) -> its running lifespan
-_running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Running]] = (
+_running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, RunningLifespan]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -77,18 +86,14 @@ def lifespan_state(
     return running.started.result()
 
 
-@asynccontextmanager
-async def running_lifespan(app: FastAPI) -> AsyncGenerator[Mapping[str, Any], None]:
-    """Make sure ``app``'s lifespan runs while the block runs; yield its state.
-
-    The block's exception is *not* thrown into the lifespan: a server shuts down normally
-    whatever a request did, so shutdown code after a bare ``yield`` runs too.
-    """
+async def acquire(app: FastAPI) -> tuple[RunningLifespan, Mapping[str, Any]]:
+    """Use ``app``'s lifespan on the running loop, starting it if needed; return a
+    handle for ``release`` and the lifespan's state."""
     loop = asyncio.get_running_loop()
     apps = _running.setdefault(loop, {})
     running = apps.get(id(app))
     if running is None:
-        running = apps[id(app)] = _Running(app, loop)
+        running = apps[id(app)] = RunningLifespan(app, loop)
         running.users += 1
         try:
             state = dict(await running.held.enter() or {})
@@ -98,20 +103,38 @@ async def running_lifespan(app: FastAPI) -> AsyncGenerator[Mapping[str, Any], No
             running.started.exception()  # retrieved: waiters, if any, re-raise it
             raise
         running.started.set_result(state)
-    else:
-        running.users += 1
-        try:
-            state = await asyncio.shield(running.started)
-        except BaseException as exc:
-            running.users -= 1
-            if isinstance(exc, CarriedExit):
-                raise exc.original from None
-            raise
+        return running, state
+    running.users += 1
+    try:
+        state = await asyncio.shield(running.started)
+    except BaseException as exc:
+        running.users -= 1
+        if isinstance(exc, CarriedExit):
+            raise exc.original from None
+        raise
+    return running, state
+
+
+async def release(running: RunningLifespan) -> None:
+    """Stop using the lifespan ``acquire`` returned: the last user out shuts it down
+    (a no-op if ``shut_down`` did already)."""
+    running.users -= 1
+    if running.users == 0:
+        apps = _running.get(asyncio.get_running_loop(), {})
+        if apps.get(running.app_id) is running:
+            del apps[running.app_id]
+        await running.held.exit(None)
+
+
+@asynccontextmanager
+async def running_lifespan(app: FastAPI) -> AsyncGenerator[Mapping[str, Any], None]:
+    """Make sure ``app``'s lifespan runs while the block runs; yield its state.
+
+    The block's exception is *not* thrown into the lifespan: a server shuts down normally
+    whatever a request did, so shutdown code after a bare ``yield`` runs too.
+    """
+    running, state = await acquire(app)
     try:
         yield state
     finally:
-        running.users -= 1
-        if running.users == 0:
-            if apps.get(id(app)) is running:
-                del apps[id(app)]
-            await running.held.exit(None)
+        await release(running)

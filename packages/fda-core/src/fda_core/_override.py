@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar, Token
+from contextvars import ContextVar, Token, copy_context
 from types import TracebackType
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
@@ -33,9 +33,11 @@ __all__ = [
     "override",
     "overrides_provider",
     "scoped_overrides",
+    "without_overrides",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 
 
 class Scoped:
@@ -99,6 +101,15 @@ class _Frame:
 _current: ContextVar[_Frame | None] = ContextVar("fda_core.override", default=None)
 #: The innermost open block, or ``None``: hot paths test this before anything else.
 current_block = _current.get
+
+
+def without_overrides(function: Callable[[], R]) -> R:
+    """Run ``function`` in a copy of this context outside every block: for what outlives
+    the block, such as the app's lifespan for a whole process, which must never resolve
+    with a caller's fakes."""
+    context = copy_context()
+    context.run(_current.set, None)
+    return context.run(function)
 
 
 def scoped_overrides(app: FastAPI | None) -> Scoped | None:

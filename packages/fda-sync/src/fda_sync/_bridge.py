@@ -515,12 +515,6 @@ class Bridge:
         """Remember a bridged generator, to close it at exit if it is still suspended."""
         self._generators.add(generator)
 
-    def close_suspended_generators(self) -> None:
-        """Close the bridged generators still suspended, as ``shutdown`` does first: for
-        a process lifespan, whose shutdown must come after their teardown."""
-        for generator in list(self._generators):
-            _close_quietly(generator)
-
 
 _FAILED = BridgeError("the bridge could not run this call")  # marker, never raised
 #: What the loop's first calls would import on its thread (anyio imports its backend on

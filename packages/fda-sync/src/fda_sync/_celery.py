@@ -19,7 +19,7 @@ from typing import Any, cast
 from fastapi import FastAPI
 
 from fda_core._config import check_app
-from fda_sync._lifetime import start_process_lifespan, stop_if_running
+from fda_sync._lifetime import start_lazily_unless_configured, stop_if_running
 
 try:
     from celery import Celery, signals
@@ -41,7 +41,9 @@ def lifespan_per_worker_process(celery_app: Celery, *, app: FastAPI | None = Non
     own process with the solo and threads pools. It shuts down when that process stops
     (``worker_process_shutdown``, ``worker_shutdown``), after the tasks it ran. ``app``:
     by default the configured one, looked up when the worker starts. Calling this again
-    for the same Celery app changes nothing.
+    for the same Celery app changes nothing, and so does a process lifespan the worker's
+    process configured already for the same FastAPI app (Django's ``AppConfig.ready()``):
+    it is the one used.
     """
     if not isinstance(cast(object, celery_app), Celery):
         raise TypeError(
@@ -53,7 +55,7 @@ def lifespan_per_worker_process(celery_app: Celery, *, app: FastAPI | None = Non
 
     def on_worker_init(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is celery_app:
-            start_process_lifespan(app, lazy=True)
+            start_lazily_unless_configured(app)
 
     def on_worker_shutdown(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is celery_app:

@@ -18,21 +18,21 @@ import atexit
 import os
 import sys
 import threading
-import time
-from collections.abc import Mapping
-from types import SimpleNamespace
-from typing import Any, cast
 
 from fastapi import FastAPI
 
 from fda_core._config import resolve_app
-from fda_core._lifespan import running_lifespan
-from fda_sync._bridge import EXIT_GRACE, LoopState, get_bridge
-from fda_sync._held import SyncHeld
+from fda_core._lifespan import RunningLifespan, acquire, release
+from fda_core._override import without_overrides
+from fda_sync._bridge import LoopState, get_bridge
 
-__all__ = ["before_call", "start_process_lifespan", "stop_if_running", "stop_process_lifespan"]
-
-_POLL = 0.02
+__all__ = [
+    "before_call",
+    "start_lazily_unless_configured",
+    "start_process_lifespan",
+    "stop_if_running",
+    "stop_process_lifespan",
+]
 
 
 class _Attempt:
@@ -51,14 +51,14 @@ class _ProcessLifespan:
         self.lock = threading.Lock()
         self.app: FastAPI | None = None  # configured: started, or to start on first call
         self.owner = 0  # the PID that configured it (a fork child inherits it, lazily)
-        self.held: SyncHeld[Mapping[str, Any]] | None = None  # running in this process
+        self.running: RunningLifespan | None = None  # in use in this process
         self.loop_state: LoopState | None = None
         self.attempt: _Attempt | None = None
 
     def forget_parent(self) -> None:
         """In a fork child: keep what was configured, never touch what the parent runs."""
         self.lock = threading.Lock()
-        self.held = None
+        self.running = None
         self.loop_state = None
         self.attempt = None
 
@@ -67,7 +67,7 @@ class _ProcessLifespan:
         get_bridge().refuse_running_loop()  # this caller's mistake, not one to share
         while True:
             with self.lock:
-                if self.held is not None or self.app is not app:
+                if self.running is not None or self.app is not app:
                     return  # started meanwhile, or stopped
                 attempt = self.attempt
                 if attempt is None:
@@ -86,9 +86,12 @@ class _ProcessLifespan:
             # Interrupted (KeyboardInterrupt...) rather than failed: try again.
 
     def _run(self, app: FastAPI, attempt: _Attempt) -> None:
-        held: SyncHeld[Mapping[str, Any]] = SyncHeld(get_bridge(), lambda: running_lifespan(app))
+        bridge = get_bridge()
         try:
-            held.open()
+            # Outside the caller's override() blocks: the lifespan (its startup, its
+            # background tasks, its shutdown) outlives them.
+            state = bridge.state()
+            running, _ = without_overrides(lambda: bridge.run(lambda: acquire(app), owner=state))
         except BaseException as exc:
             attempt.error = exc
             if isinstance(exc, Exception) and sys.version_info >= (3, 11):
@@ -100,27 +103,24 @@ class _ProcessLifespan:
             raise
         else:
             with self.lock:
-                self.held = held
-                self.loop_state = get_bridge().state()
-            _exit_first()
+                self.running, self.loop_state = running, state
         finally:
             with self.lock:
                 self.attempt = None
             attempt.done.set()
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Forget what was configured; release the running lifespan, if any.
-
-        ``timeout``: how long to wait for a start-up under way (at exit)."""
+    def stop(self) -> None:
+        """Forget what was configured; release the running lifespan, if any."""
         with self.lock:
             self.app = None
             attempt = self.attempt
         if attempt is not None:
-            attempt.done.wait(timeout)  # the start-up under way: stop what it started
+            attempt.done.wait()  # the start-up under way: stop what it started
         with self.lock:
-            held, self.held, self.loop_state = self.held, None, None
-        if held is not None:
-            held.close(None)
+            running, state = self.running, self.loop_state
+            self.running = self.loop_state = None
+        if running is not None and state is not None:
+            get_bridge().run(lambda: release(running), shield=True, owner=state)
 
 
 _process = _ProcessLifespan()
@@ -140,7 +140,7 @@ def start_process_lifespan(app: FastAPI | None = None, *, lazy: bool = False) ->
     target = resolve_app(app)
     pid = os.getpid()
     with _process.lock:
-        if _process.app is not None and (_process.owner == pid or _process.held is not None):
+        if _process.app is not None and (_process.owner == pid or _process.running is not None):
             raise RuntimeError(
                 "The process lifespan was started already in this process "
                 f"(app {_process.app.title!r}). Call stop_process_lifespan() first to "
@@ -153,9 +153,21 @@ def start_process_lifespan(app: FastAPI | None = None, *, lazy: bool = False) ->
         _process.start(target)
     except BaseException:
         with _process.lock:
-            if _process.app is target and _process.held is None:
+            if _process.app is target and _process.running is None:
                 _process.app = None  # a failed start leaves nothing: call it again
         raise
+
+
+def start_lazily_unless_configured(app: FastAPI | None) -> None:
+    """``start_process_lifespan(app, lazy=True)`` for a worker's start hook, unless this
+    process configured the same app's already (a Django ``AppConfig.ready()``, say)."""
+    target = resolve_app(app)
+    with _process.lock:
+        if _process.app is target and (
+            _process.owner == os.getpid() or _process.running is not None
+        ):
+            return
+    start_process_lifespan(target, lazy=True)
 
 
 def stop_process_lifespan() -> None:
@@ -184,43 +196,20 @@ def before_call() -> None:
     """Called at the start of every sync call: starts a configured process lifespan that
     does not run in this process yet (lazily, or in a fork child)."""
     app = _process.app
-    if app is None or _process.held is not None:
+    if app is None or _process.running is not None:
         return
     _process.start(app)
 
 
 def _at_exit() -> None:
-    """Calls still in flight finish (bounded) and their dependencies are torn down, and
-    so are those of generators still suspended; then the lifespan's shutdown runs as a
-    normal exit of its context."""
-    held, state = _process.held, _process.loop_state
-    if held is None or state is None or state.pid != os.getpid() or sys.is_finalizing():
-        return
-    _process.app = None  # no call starts it again
-    bridge = get_bridge()
-    deadline = time.monotonic() + EXIT_GRACE
-    while (state.pending or bridge.in_flight.busy()) and time.monotonic() < deadline:
-        time.sleep(_POLL)
-    bridge.close_suspended_generators()
-    try:
-        _process.stop(timeout=EXIT_GRACE)
-    except Exception as exc:  # nobody to raise it to: report it, as asyncio would
-        report = SimpleNamespace(
-            exc_type=type(exc),
-            exc_value=exc,
-            exc_traceback=exc.__traceback__,
-            err_msg="Exception ignored in the process lifespan's shutdown at exit",
-            object=None,
-        )
-        sys.unraisablehook(cast("sys.UnraisableHookArgs", report))
+    """No lazy start from now on. The bridge's exit shuts the running lifespan down, as
+    every lifespan still in use: after the calls in flight and their teardown, normally,
+    bounded."""
+    with _process.lock:
+        _process.app = None
 
 
-def _exit_first() -> None:
-    """Run ``_at_exit`` before the bridge's own exit handler, wherever that registers:
-    the last registered runs first, and this is registered once the bridge runs."""
-    atexit.unregister(_at_exit)
-    atexit.register(_at_exit)
-
-
+# Registered after the bridge's exit handler (imported above), so it runs before it.
+atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
     os.register_at_fork(after_in_child=_process.forget_parent)
