@@ -303,6 +303,7 @@ def demo(session: nox.Session) -> None:
         "NOTES_DATABASE": str(tmp / "notes.sqlite3"),
     }
     (tmp / "notes.sqlite3").unlink(missing_ok=True)
+    shutil.rmtree(tmp / "venv", ignore_errors=True)  # what a fresh clone would install
     # "python": the interpreter nox runs on (and uv was installed into), not a matrix one.
     session.run(sys.executable, *command, env=env, external=True)
     installed = session.run(
