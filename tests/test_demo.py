@@ -43,17 +43,22 @@ def test_the_demo_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     database = tmp_path / "notes.sqlite3"
     env = {**os.environ, "NOTES_DATABASE": str(database)}
     env.pop("PYTHONPATH", None)
-    run = subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT / folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert (run.returncode, run.stderr) == (0, "")
-    assert run.stdout.splitlines() == [
+
+    def demo() -> list[str]:
+        """One run of the demo's command, as the README gives it; its output lines."""
+        run = subprocess.run(
+            [sys.executable, *args],
+            cwd=ROOT / folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert (run.returncode, run.stderr) == (0, "")
+        return run.stdout.splitlines()
+
+    assert demo() == [
         f"{database}: schema at revision 0001",
         "seeded 2 users and 4 notes; tokens: ann-token (ann), bob-token (bob)",
         "ann added note 5: Written by the demo",
@@ -65,19 +70,10 @@ def test_the_demo_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
         assert conn.execute(
             "SELECT u.name, n.text FROM notes n JOIN users u ON u.id = n.author_id WHERE n.id = 5"
         ).fetchall() == [("ann", "Written by the demo")]
-    again = subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT / folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert (again.returncode, again.stderr) == (0, "")
-    assert again.stdout.splitlines()[:3] == [
+    again = demo()
+    assert again[:3] == [
         f"{database} exists: the demo adds to it (delete the file to start over)",
         f"{database}: schema at revision 0001",
         "already seeded",
     ]
-    assert again.stdout.splitlines()[-1] == f"total: 6 notes in {database}"
+    assert again[-1] == f"total: 6 notes in {database}"
