@@ -15,8 +15,8 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.download_python = "never"
 nox.options.reuse_existing_virtualenvs = False
-# The default set is what CI runs (.ci/run runs `python -m nox`). Measured on 2 cores with a
-# busy loop alongside: about 5 minutes per test cell (9 of them), about 45 minutes in all.
+# The default set is what CI runs (.ci/run runs `python -m nox`); README.md's Develop section
+# gives what it costs, measured.
 nox.options.sessions = ["lint", "typing", "lock", "tests", "wheels", "lowest", "docs", "demo"]
 
 # Interpreters are never downloaded: use the ones installed with pyenv, if any.
@@ -33,21 +33,28 @@ PACKAGES = {
 }
 
 # One cell per epoch of FastAPI's dependency internals (see docs/support.md), each
-# Python at least once. "locked" is the newest FastAPI, as pinned in uv.lock.
+# Python at least once. "locked" is the newest FastAPI, as pinned in uv.lock. The last
+# field says whether the cell runs the whole suite or leaves out the tests marked
+# `process` (forks, signals, exit, worker pools, real subprocesses, the docs pages): what
+# they test changes with Python, not with FastAPI's release, so they run on one cell of
+# each Python (and on `lowest`). Measured on 2 idle cores: 86 tests, 2 of a cell's 2.5 minutes.
 MATRIX = [
-    nox.param("3.10", "0.100.1", ("pydantic<2", "httpx<0.28"), id="py3.10-fastapi0.100-pydantic1"),
-    nox.param("3.10", "0.112.4", ("pydantic<2",), id="py3.10-fastapi0.112-pydantic1"),
-    nox.param("3.11", "0.120.4", (), id="py3.11-fastapi0.120"),
-    nox.param("3.12", "0.122.1", (), id="py3.12-fastapi0.122"),
-    nox.param("3.13", "0.139.2", (), id="py3.13-fastapi0.139"),
-    nox.param("3.10", "0.162.5", (), id="py3.10-fastapi0.162"),
-    nox.param("3.13", "locked", (), id="py3.13-fastapi-newest"),
+    nox.param(
+        "3.10", "0.100.1", ("pydantic<2", "httpx<0.28"), False, id="py3.10-fastapi0.100-pydantic1"
+    ),
+    nox.param("3.10", "0.112.4", ("pydantic<2",), False, id="py3.10-fastapi0.112-pydantic1"),
+    nox.param("3.11", "0.120.4", (), True, id="py3.11-fastapi0.120"),
+    nox.param("3.12", "0.122.1", (), True, id="py3.12-fastapi0.122"),
+    nox.param("3.13", "0.139.2", (), False, id="py3.13-fastapi0.139"),
+    nox.param("3.10", "0.162.5", (), True, id="py3.10-fastapi0.162"),
+    nox.param("3.13", "locked", (), True, id="py3.13-fastapi-newest"),
 ]
 
 
 #: pytest-xdist, a worker per core: most tests wait on processes and threads they start,
 #: so one pytest process leaves a core idle. ``nox -s tests -- -n 0`` runs in one process.
-PARALLEL = ("--numprocesses=auto",)
+#: loadgroup: the docs pages, which share one fixture, go to one worker (xdist_group).
+PARALLEL = ("--numprocesses=auto", "--dist=loadgroup")
 
 
 def _sync(session: nox.Session, *groups: str) -> None:
@@ -80,9 +87,9 @@ def _ensure_redis_server(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize(("python", "fastapi", "extra"), MATRIX)
-def tests(session: nox.Session, fastapi: str, extra: tuple[str, ...]) -> None:
-    """The test suite on one FastAPI x Python x pydantic cell."""
+@nox.parametrize(("python", "fastapi", "extra", "whole"), MATRIX)
+def tests(session: nox.Session, fastapi: str, extra: tuple[str, ...], whole: bool) -> None:
+    """The test suite on one FastAPI x Python x pydantic cell (see MATRIX for its scope)."""
     _ensure_redis_server(session)
     _sync(session, "test")
     if fastapi != "locked":
@@ -93,7 +100,9 @@ def tests(session: nox.Session, fastapi: str, extra: tuple[str, ...]) -> None:
         "import fastapi, pydantic, sys; "
         "print('fastapi', fastapi.__version__, 'pydantic', pydantic.VERSION, sys.version)",
     )
-    session.run("pytest", *PARALLEL, *session.posargs)
+    # `nox -s tests -- -m "process or not process"` runs the whole suite on every cell.
+    select = () if whole else ("-m", "not process")
+    session.run("pytest", *PARALLEL, *select, *session.posargs)
 
 
 @nox.session(python="3.12")

@@ -62,6 +62,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # The pages run once, in the first test's fixture: its limit covers them all, on a busy machine.
+# One xdist worker takes them all, so that the pages run once, not once per worker.
+@pytest.mark.process
+@pytest.mark.xdist_group("docs-pages")
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("page", RUNNABLE, ids=page_id)
 def test_page(page: Path, results: Path) -> None:

@@ -189,6 +189,7 @@ def _imported_modules(package: str) -> set[str]:
     return found
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [

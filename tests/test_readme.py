@@ -32,6 +32,7 @@ def test_the_readme_shows_runnable_examples_and_their_output() -> None:
     assert {block.lang for block in BLOCKS} <= {"python", "bash", "text"}
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("block", "output"), EXAMPLES, ids=[f"line{b.line}" for b, _ in EXAMPLES])
 def test_the_block_runs_as_a_file(block: Block, output: str | None, tmp_path: Path) -> None:
     script = tmp_path / "example.py"

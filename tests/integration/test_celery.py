@@ -22,6 +22,8 @@ import pytest
 from celery import Celery
 from sync.test_celery import _stop, redis_url
 
+pytestmark = pytest.mark.process
+
 __all__ = ["redis_url"]  # a fixture
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

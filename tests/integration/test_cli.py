@@ -9,6 +9,7 @@ import sys
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from notes_service.cli import cli
@@ -95,6 +96,7 @@ def test_the_commands_options_are_the_functions_own() -> None:
         assert f"--{injected}" not in result.output
 
 
+@pytest.mark.process
 def test_a_real_process(database: Path) -> None:
     """``python -m notes_service`` in a process of its own, on ``NOTES_DATABASE``."""
     env = {**os.environ, "NOTES_DATABASE": str(database), "PYTHONPATH": str(EXAMPLES)}

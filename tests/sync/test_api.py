@@ -87,6 +87,7 @@ def test_v1_no_deprecated_asyncio_api_in_the_source() -> None:
     assert found == []
 
 
+@pytest.mark.process
 def test_v1_whole_api_under_warnings_as_errors() -> None:
     script = run_script(
         """

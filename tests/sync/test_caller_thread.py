@@ -384,6 +384,7 @@ class SoftTimeLimitExceeded(Exception):
     pass
 
 
+@pytest.mark.process
 def test_two_signals_at_once_still_tear_down_and_leave_nothing_pending(app: FastAPI) -> None:
     """Ctrl-C and a time limit (a handler that raises, as Celery's) land together: the
     second strikes while the first is being handled. The call still tears down, and the

@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from .conftest import Recorder
 from .test_celery import _stop, redis_server
 
-pytestmark = pytest.mark.chosen_path
+pytestmark = [pytest.mark.chosen_path, pytest.mark.process]
 
 HERE = Path(__file__).parent
 TASKS = 50
@@ -116,7 +116,7 @@ def _send_tasks(broker: str, queues: dict[str, str]) -> dict[str, list[dict[str,
         for pool, sent in pending.items():
             results[pool] = []
             for result in sent:
-                results[pool].append(result.get(timeout=90))
+                results[pool].append(result.get(timeout=240))
                 result.forget()
         return results
     finally:
@@ -140,7 +140,7 @@ def _check_every_task_saw_its_own_processs_lifespan(run: Run) -> set[int]:
     return {result["pid"] for result in run.results}
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(600)
 def test_prefork_children_start_their_own_lifespan_once_and_stop_it(
     runs: dict[str, Run],
 ) -> None:
@@ -160,7 +160,7 @@ def test_prefork_children_start_their_own_lifespan_once_and_stop_it(
     assert not {result["seen"][2] for result in run.results} & parents
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("pool", ["solo", "threads"])
 def test_solo_and_threads_pools_run_one_lifespan_in_the_workers_process(
     runs: dict[str, Run], pool: str

@@ -436,6 +436,7 @@ def interrupt_graphs(events: list[str]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.process
 @pytest.mark.chosen_path
 @pytest.mark.parametrize(
     ("graph", "body_fails"),
@@ -635,6 +636,7 @@ def test_a_refused_call_enters_no_context(app: FastAPI, path: str) -> None:
     assert entered == ["enter"]
 
 
+@pytest.mark.process
 @pytest.mark.chosen_path
 @pytest.mark.parametrize("graph", ["all def", "mixed"])
 def test_a_real_signal_at_any_point_is_delivered_once_and_loses_no_teardown(

@@ -8,6 +8,8 @@ import pytest
 
 from .conftest import run_script
 
+pytestmark = pytest.mark.process
+
 PRELUDE = """
 import asyncio, sys, threading, time
 from typing import Annotated, Any

@@ -12,6 +12,8 @@ import pytest
 
 from .conftest import PYTHON_FLAGS, force_path, run_script
 
+pytestmark = pytest.mark.process
+
 PRELUDE = """
 import os, signal, sys, threading
 from typing import Annotated
@@ -309,7 +311,7 @@ def test_a_def_generator_started_in_the_parent_refuses_to_go_on_in_a_fork_child(
     code = (
         PRELUDE
         + """
-signal.alarm(20)
+signal.alarm(120)
 from fda_sync import iter_with_fastapi_depends
 parent = os.getpid()
 

@@ -12,7 +12,7 @@ import pytest
 from .conftest import run_script
 
 # Both paths of plain sync calls in one script (``on_path``): a process costs seconds.
-pytestmark = [pytest.mark.timeout(60), pytest.mark.chosen_path]
+pytestmark = [pytest.mark.chosen_path, pytest.mark.process]
 
 SCRIPT = """
 import asyncio, gc
@@ -117,7 +117,7 @@ print("sync call still works:", sync_call(), flush=True)
 
 
 def test_generator_exit_from_user_code_loses_no_teardown() -> None:
-    script = run_script(SCRIPT, timeout=50)
+    script = run_script(SCRIPT)
     assert script.stderr == ""
     assert script.returncode == 0
     both = "['async', 'def']"

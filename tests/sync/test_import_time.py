@@ -11,7 +11,7 @@ import pytest
 
 from .conftest import run_script
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.chosen_path]
+pytestmark = [pytest.mark.chosen_path, pytest.mark.process]
 
 PACKAGE = """
 from typing import Annotated

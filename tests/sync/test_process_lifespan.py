@@ -26,7 +26,7 @@ from fda_sync._lifetime import _process
 
 from .conftest import Recorder
 
-pytestmark = [pytest.mark.chosen_path, pytest.mark.timeout(30)]
+pytestmark = pytest.mark.chosen_path
 
 
 def state_pool(request: Request) -> str:

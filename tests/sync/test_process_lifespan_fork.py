@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import PYTHON_FLAGS, run_script
 
-pytestmark = [pytest.mark.chosen_path, pytest.mark.timeout(200)]
+pytestmark = [pytest.mark.chosen_path, pytest.mark.process]
 
 GUNICORN_STYLE = """
 import json, os, signal, sys, threading, uuid
@@ -101,7 +101,7 @@ def test_gunicorn_style_pre_fork_each_worker_starts_and_stops_its_own() -> None:
         [sys.executable, *PYTHON_FLAGS, "-c", GUNICORN_STYLE],
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=240,
         check=False,
     )
     assert script.returncode == 0, script.stderr
@@ -200,7 +200,7 @@ print("main exits", flush=True)
 
 
 def test_at_exit_calls_in_flight_and_generators_are_torn_down_before_its_shutdown() -> None:
-    script = run_script(AT_EXIT, timeout=90)
+    script = run_script(AT_EXIT)
     assert script.returncode == 0, script.stderr
     assert script.stderr == ""
     # Suspended generators are closed first (calls are still accepted then), calls in
@@ -238,7 +238,7 @@ print("main exits", flush=True)
 
 
 def test_at_exit_a_shutdown_that_never_ends_is_bounded() -> None:
-    script = run_script(NEVER_ENDING_SHUTDOWN, timeout=90)  # a hang: faulthandler, exit 1
+    script = run_script(NEVER_ENDING_SHUTDOWN)  # a hang: faulthandler, exit 1
     assert script.returncode == 0, script.stderr
     assert script.stderr == ""
     assert script.lines == ["main exits", "shutdown starts"]

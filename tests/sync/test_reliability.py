@@ -763,6 +763,7 @@ def test_x1_context_variable_reaches_dependencies_under_a_sync_lifecycle(app: Fa
     assert seen == ["in-lifecycle"] * 6
 
 
+@pytest.mark.process
 def test_x2_32_threads_with_distinct_context_values(app: FastAPI) -> None:
     async def echo_dep(request: Request) -> str:
         return request_id.get()

@@ -6,6 +6,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import pytest
 from fastapi import Depends, FastAPI
 
 from fda_sync import with_fastapi_depends
@@ -19,6 +20,7 @@ CALLS = 200
 call_id: contextvars.ContextVar[str] = contextvars.ContextVar("call_id")
 
 
+@pytest.mark.process
 def test_64_threads_by_200_calls(app: FastAPI) -> None:
     opened: list[Resource] = []
     loop_threads: set[threading.Thread] = set()
