@@ -29,7 +29,7 @@ from fda_core._plan import Plan, Teardown, compile_plan
 from fda_core._resolution import run_background, solve_into
 from fda_core._scope import build_scope, receive_no_body
 
-__all__ = ["CLOSED", "FastApiDepsStack", "StackSession"]
+__all__ = ["FastApiDepsStack", "StackSession", "resolve_held"]
 
 T = TypeVar("T")
 Self = TypeVar("Self", bound="FastApiDepsStack")
@@ -137,8 +137,21 @@ _NOT_STARTED = (
     "Call start() first (`await stack.start()`): this FastApiDepsStack is not started. "
     "Or use `async with FastApiDepsStack(app=app) as stack:`."
 )
-#: Shared with the sync stack.
 CLOSED = "FastApiDepsStack is closed (or closing): create a new one to resolve more dependencies."
+
+
+async def resolve_held(held: TaskHeld[StackSession], session: StackSession, target: Any) -> Any:
+    """Resolve ``target`` in the stack's holder task: the async and sync stacks' resolve.
+
+    The caller's ``override()`` blocks count, not the holder task's; a closed or closing
+    stack refuses at once."""
+    scoped = scoped_overrides(session.app)  # the caller's context (copied onto the bridge)
+    try:
+        return await held.run(lambda: session.resolve(target, scoped))
+    except ClosedError:
+        if held.active:  # not this stack's (a dependency used another one)
+            raise
+        raise RuntimeError(CLOSED) from None
 
 
 class FastApiDepsStack:
@@ -184,13 +197,7 @@ class FastApiDepsStack:
         held, session = self._held, self._session
         if held is None or session is None:
             raise RuntimeError(_NOT_STARTED)
-        scoped = scoped_overrides(session.app)  # the caller's, not the holder task's
-        try:
-            return await held.run(lambda: session.resolve(target, scoped))
-        except ClosedError:  # closed, or closing: refused at once
-            if held.active:  # not this stack's (a dependency used another one)
-                raise
-            raise RuntimeError(CLOSED) from None
+        return await resolve_held(held, session, target)
 
     async def close(self, exc: BaseException | None = None) -> None:
         """Tear down every resolved dependency (in reverse order), then run shutdown.

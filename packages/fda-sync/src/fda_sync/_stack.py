@@ -10,10 +10,7 @@ from typing import Any, TypeVar, overload
 from fastapi import FastAPI
 
 from fda_core._config import resolve_app
-from fda_core._holder import ClosedError
-from fda_core._override import scoped_overrides
-from fda_core._stack import CLOSED as _CLOSED
-from fda_core._stack import StackSession
+from fda_core._stack import StackSession, resolve_held
 from fda_sync._bridge import get_bridge
 from fda_sync._held import SyncHeld
 from fda_sync._lifetime import before_call
@@ -75,19 +72,8 @@ class FastApiDepsStack:
         held = self._held
         if held is None or not self._opened:
             raise RuntimeError(_NOT_STARTED)
-        session = held.value
-        task_held = held.held
-
-        async def resolve_in_holder() -> Any:
-            scoped = scoped_overrides(session.app)  # the caller's (its context is copied)
-            try:
-                return await task_held.run(lambda: session.resolve(target, scoped))
-            except ClosedError:  # closed, or closing: refused at once
-                if task_held.active:  # not this stack's (a dependency used another one)
-                    raise
-                raise RuntimeError(_CLOSED) from None
-
-        return held.call(resolve_in_holder)
+        task_held, session = held.held, held.value
+        return held.call(lambda: resolve_held(task_held, session, target))
 
     def close(self, exc: BaseException | None = None) -> None:
         """Tear down every resolved dependency (in reverse order), then run shutdown.
