@@ -9,8 +9,6 @@ import gc
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -20,7 +18,7 @@ from typing import Any
 
 import pytest
 from celery import Celery
-from sync.test_celery import _stop, redis_url
+from sync.test_celery import _stop, redis_url, start_worker
 
 pytestmark = pytest.mark.process
 
@@ -52,18 +50,7 @@ def worker(redis_url: str, database: Path, tmp_path: Path) -> Iterator[Worker]:
         "PYTHONPATH": str(EXAMPLES),
     }
     log = tmp_path / "worker.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "notes_service.tasks", "worker"),
-                *("--pool", "prefork", "--concurrency", "2", "--queues", queue),
-                *("--loglevel", "INFO", "--hostname", f"{queue}@%h"),
-                *("--without-gossip", "--without-mingle", "--without-heartbeat"),
-            ],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_worker("notes_service.tasks", queue, log, env)
     try:
         yield Worker(queue, process.pid, log)
     finally:

@@ -105,6 +105,20 @@ def run_script(code: str, *, timeout: float = 240.0, env: dict[str, str] | None 
     return Script(completed.returncode, completed.stdout, completed.stderr)
 
 
+def run_forking(code: str, *, timeout: float = 240.0) -> Script:
+    """Run a script that forks, in a fresh interpreter. Not ``run_script``: faulthandler's
+    watchdog thread does not exist in a fork child, which then hangs at exit; the script
+    bounds itself (``signal.alarm``)."""
+    completed = subprocess.run(
+        [sys.executable, *PYTHON_FLAGS, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Script(completed.returncode, completed.stdout, completed.stderr)
+
+
 @dataclass
 class Resource:
     """What a yield dependency hands out: it knows whether it was torn down."""

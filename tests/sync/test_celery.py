@@ -32,13 +32,39 @@ def _free_port() -> int:
 
 
 def _stop(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> None:
+    """Send ``signum`` and wait for the exit; kill a worker that has not gone in minutes
+    (a warm shutdown on a busy machine can take a while)."""
     if process.poll() is None:
         process.send_signal(signum)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    try:
+        process.wait(240)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(60)
+
+
+def start_worker(
+    app: str,
+    queue: str,
+    log: Path,
+    env: dict[str, str],
+    pool: str = "prefork",
+    concurrency: int = 2,
+) -> subprocess.Popen[bytes]:
+    """``celery -A app worker`` on ``queue`` alone, its output in ``log``; no gossip, mingle
+    or heartbeat: it talks to the broker for the test's tasks only."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [
+                *(sys.executable, "-m", "celery", "-A", app, "worker"),
+                *("--pool", pool, "--concurrency", str(concurrency), "--queues", queue),
+                *("--loglevel", "INFO", "--hostname", f"{queue}@%h"),
+                *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+            ],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @pytest.fixture
@@ -106,33 +132,7 @@ def test_f3_celery_prefork_worker_runs_every_task_in_fresh_children(
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
     }
     log = tmp_path / "worker.log"
-    with log.open("wb") as output:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "fda_celery_tasks",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "2",
-                "--queues",
-                queue,
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--hostname",
-                f"{queue}@%h",
-            ],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    worker = start_worker("fda_celery_tasks", queue, log, env)
     try:
         results = _send_tasks(redis_url, queue)
     except BaseException:

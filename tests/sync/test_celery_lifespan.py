@@ -11,7 +11,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from contextlib import closing
@@ -23,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 
 from .conftest import Recorder
-from .test_celery import _stop, redis_server
+from .test_celery import _stop, redis_server, start_worker
 
 pytestmark = [pytest.mark.chosen_path, pytest.mark.process]
 
@@ -84,18 +83,8 @@ def _start_worker(
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
     }
     log = folder / "worker.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "fda_celery_lifespan_tasks", "worker"),
-                *("--pool", pool, "--concurrency", "2" if pool == "prefork" else "4"),
-                *("--queues", queue, "--hostname", f"{queue}@%h", "--loglevel", "INFO"),
-                *("--without-gossip", "--without-mingle", "--without-heartbeat"),
-            ],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    concurrency = 2 if pool == "prefork" else 4
+    process = start_worker("fda_celery_lifespan_tasks", queue, log, env, pool, concurrency)
     return process, queue, record, log
 
 

@@ -277,7 +277,7 @@ def in_flight() -> None:
     time.sleep(60)
 
 threading.Thread(target=in_flight, daemon=True).start()
-assert started.wait(10)
+assert started.wait(120)
 say("main exits")
 """
     )

@@ -5,12 +5,10 @@ kills it), so a hang fails loudly instead of blocking the suite.
 """
 
 import ast
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import PYTHON_FLAGS, force_path, run_script
+from .conftest import force_path, run_forking, run_script
 
 pytestmark = pytest.mark.process
 
@@ -233,7 +231,7 @@ _, status = os.waitpid(pid, 0)
 print("parent: child exit", os.waitstatus_to_exitcode(status), flush=True)
 """
     )
-    assert run_forking(code) == ["teardown in parent", "parent: child exit 0"]
+    assert forked_lines(code) == ["teardown in parent", "parent: child exit 0"]
 
 
 def test_a_fork_while_the_main_thread_holds_signals_gives_the_child_its_handlers(
@@ -285,22 +283,14 @@ assert job() == "s"
 thread.join()
 """
     )
-    assert run_forking(code) == ["KeyboardInterrupt SystemExit"]
+    assert forked_lines(code) == ["KeyboardInterrupt SystemExit"]
 
 
-def run_forking(code: str) -> list[str]:
-    """Run a script whose fork child exits normally; its output lines. Not ``run_script``:
-    faulthandler's watchdog thread does not exist in a fork child, which then hangs at
-    exit (the script bounds itself with ``signal.alarm``)."""
-    completed = subprocess.run(
-        [sys.executable, *PYTHON_FLAGS, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout.splitlines()
+def forked_lines(code: str) -> list[str]:
+    """The output lines of a script whose fork child exits normally (it succeeded)."""
+    script = run_forking(code)
+    assert script.returncode == 0, script.stderr
+    return script.lines
 
 
 @pytest.mark.chosen_path
@@ -346,7 +336,7 @@ print(next(generator), flush=True)
 generator.close()
 """
     )
-    assert run_forking(code) == [
+    assert forked_lines(code) == [
         "(0, 'parent')",
         "child: BridgeError True",
         "(1, 'parent')",
@@ -386,12 +376,12 @@ class SlowBackend(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, SlowBackend())
 first = threading.Thread(target=where)
 first.start()
-assert importing.wait(10)
+assert importing.wait(120)
 fork_and_check(None)
-first.join(10)
+first.join(120)
 
 def child_check(bridge) -> None:
-    signal.setitimer(signal.ITIMER_REAL, 2.0)
+    signal.setitimer(signal.ITIMER_REAL, 60.0)
     async def pid():
         return os.getpid()
     ok = bridge.run(pid) == os.getpid() and where()[0] == os.getpid()
@@ -421,7 +411,7 @@ while points is None or position < points:
 
     caller = threading.Thread(target=first_call)
     caller.start()
-    if reached.wait(5):
+    if reached.wait(120):
         pid = os.fork()
         if pid == 0:
             try:
@@ -429,7 +419,7 @@ while points is None or position < points:
             finally:
                 os._exit(2)
         exits.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-    caller.join(10)
+    caller.join(120)
     bridge.shutdown()
     points = seen[0] if points is None else points
 print(repr(points > 10), repr(set(exits)), len(exits) == points, flush=True)

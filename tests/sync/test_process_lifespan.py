@@ -105,7 +105,7 @@ def test_a_lazy_one_starts_once_for_many_threads_calling_at_once(
 
     start_process_lifespan(lazy=True)
     assert recorder.events == []
-    barrier = threading.Barrier(16)
+    barrier = threading.Barrier(16, timeout=120)
     results: list[str] = []
 
     def call() -> None:
@@ -116,7 +116,7 @@ def test_a_lazy_one_starts_once_for_many_threads_calling_at_once(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(20)
+        thread.join(240)
     assert results == ["the-pool"] * 16
     assert recorder.events == ["startup"]
     stop_process_lifespan()
@@ -218,12 +218,12 @@ def test_a_failing_startup_reaches_every_waiting_call_and_the_next_call_retries(
 
     threads = [threading.Thread(target=call) for _ in range(8)]
     threads[0].start()
-    assert flaky.entered.wait(10)
+    assert flaky.entered.wait(120)
     for thread in threads[1:]:
         thread.start()
     flaky.release.set()
     for thread in threads:
-        thread.join(20)
+        thread.join(240)
     assert len(errors) == 8
     assert all(isinstance(e, ConnectionError) and str(e) == "the database is down" for e in errors)
     assert flaky.attempts == 1  # the waiting calls got the error of the one startup

@@ -2,13 +2,11 @@
 a gunicorn-style pre-fork Django server, and the order of teardown at exit."""
 
 import json
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
 
-from .conftest import PYTHON_FLAGS, run_script
+from .conftest import run_forking, run_script
 
 pytestmark = [pytest.mark.chosen_path, pytest.mark.process]
 
@@ -95,15 +93,7 @@ say("served", json.dumps(serve(1)))  # the master's is still its own
 
 
 def test_gunicorn_style_pre_fork_each_worker_starts_and_stops_its_own() -> None:
-    # Not run_script: its faulthandler watchdog is missing in a fork child, which would
-    # hang at exit; the workers bound themselves with an alarm.
-    script = subprocess.run(
-        [sys.executable, *PYTHON_FLAGS, "-c", GUNICORN_STYLE],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    script = run_forking(GUNICORN_STYLE)  # the workers bound themselves with an alarm
     assert script.returncode == 0, script.stderr
     assert script.stderr == ""
     lines = script.stdout.splitlines()
@@ -192,9 +182,9 @@ stuck_started = threading.Event()
 kept = rows()
 next(kept)  # left suspended: its dependency is still open at exit
 threading.Thread(target=stuck, daemon=True).start()
-stuck_started.wait(10)
+stuck_started.wait(120)
 threading.Thread(target=slow, daemon=True).start()
-started.wait(10)
+started.wait(120)
 print("main exits", flush=True)
 """
 

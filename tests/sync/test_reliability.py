@@ -310,7 +310,7 @@ class _Interrupt:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._thread.join(10)
+        self._thread.join(120)
         signal.signal(signal.SIGINT, self._previous)
 
 

@@ -197,18 +197,18 @@ def test_a_resolve_while_close_runs_is_refused_at_once(app: FastAPI) -> None:
 
     def slow() -> str:
         entered.set()
-        assert release.wait(10)
+        assert release.wait(120)
         return "slow"
 
     stack = FastApiDepsStack(app=app).start()
     resolving = threading.Thread(target=stack.resolve, args=(slow,))
     resolving.start()
-    assert entered.wait(10)
+    assert entered.wait(120)
     closing = threading.Thread(target=stack.close)
     closing.start()
     held = stack._held
     assert held is not None
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 120
     while held.held.active and time.monotonic() < deadline:  # close() reached the loop
         time.sleep(0.001)
     try:
@@ -216,6 +216,6 @@ def test_a_resolve_while_close_runs_is_refused_at_once(app: FastAPI) -> None:
             stack.resolve(lambda: "fine")
     finally:
         release.set()
-        resolving.join(10)
-        closing.join(10)
+        resolving.join(240)
+        closing.join(240)
     assert not closing.is_alive()
