@@ -1,5 +1,5 @@
 """The Typer CLI: commands built with runnify_with_fastapi_depends reuse the app's
-dependencies and lifespan. Typer's CliRunner in-process; a real process for the last."""
+dependencies and lifespan. Typer's CliRunner in-process; real processes for the last."""
 
 import os
 import re
@@ -114,6 +114,50 @@ def test_a_real_process(database: Path) -> None:
         "",
     )
     assert count(database, "SELECT count(*) FROM notes") == 3
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["report"], ["seed"], ["cleanup"], ["add-note", "hello", "--token", "ann-token"]],
+    ids=lambda command: command[0],
+)
+def test_a_database_without_tables_is_one_line_naming_init_db(
+    settings: Settings, command: list[str]
+) -> None:
+    result = runner.invoke(cli, command)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: {settings.database} has no tables yet: run `python -m notes_service init-db`\n"
+    )
+    assert invoke("init-db") == [f"{settings.database}: schema at revision 0001"]
+    assert "init-db" not in runner.invoke(cli, command).output
+
+
+def test_other_database_errors_are_not_taken_for_a_missing_schema(database: Path) -> None:
+    with closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute("ALTER TABLE notes RENAME COLUMN author_id TO user_id")  # out of date
+    result = runner.invoke(cli, ["report"])
+    assert result.exit_code == 1
+    assert "init-db" not in result.output
+    assert "no such column" in str(result.exception)
+
+
+@pytest.mark.process
+def test_a_real_process_on_a_database_without_tables(tmp_path: Path) -> None:
+    database = tmp_path / "notes.sqlite3"
+    env = {**os.environ, "NOTES_DATABASE": str(database), "PYTHONPATH": str(EXAMPLES)}
+    run = subprocess.run(
+        [sys.executable, "-m", "notes_service", "report"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr == (
+        f"error: {database} has no tables yet: run `python -m notes_service init-db`\n"
+    )
 
 
 def test_the_default_database_is_a_file_in_the_working_folder() -> None:
