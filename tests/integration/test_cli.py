@@ -1,8 +1,10 @@
 """The Typer CLI: commands built with runnify_with_fastapi_depends reuse the app's
-dependencies and lifespan. Typer's CliRunner in-process; real processes for the last."""
+dependencies and lifespan. Typer's CliRunner in-process; real processes for the commands
+the README and docs/integrations/cli.md give."""
 
 import os
 import re
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -10,12 +12,15 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from docs_runner import blocks
 from typer.testing import CliRunner
 
 from notes_service.cli import cli
 from notes_service.settings import Settings
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+CLI_PAGE = ROOT / "docs" / "integrations" / "cli.md"
 runner = CliRunner()
 
 
@@ -158,6 +163,67 @@ def test_a_real_process_on_a_database_without_tables(tmp_path: Path) -> None:
     assert run.stderr == (
         f"error: {database} has no tables yet: run `python -m notes_service init-db`\n"
     )
+
+
+def page_commands() -> tuple[list[str], list[str], str]:
+    """docs/integrations/cli.md's commands: (set-up lines, CLI commands, their output)."""
+    page = blocks(CLI_PAGE)
+    [(index, commands)] = [
+        (i, b) for i, b in enumerate(page) if b.lang == "bash" and "notes_service" in b.body
+    ]
+    output = page[index + 1]
+    assert output.lang == "text"
+    lines = [line.split("  #")[0].strip() for line in commands.body.splitlines()]
+    setup = [line for line in lines if line and not line.startswith("python -m notes_service")]
+    cli_lines = [line for line in lines if line.startswith("python -m notes_service")]
+    return setup, cli_lines, output.body
+
+
+def test_the_page_sets_up_the_environment_the_demo_is_tested_with() -> None:
+    """The page installs what the README's demo command does (run by ``nox -s demo``), from
+    the repository's root, then runs the commands from ``examples/``."""
+    setup, commands, _ = page_commands()
+    assert setup[0] == "python -m pip install uv"
+    assert setup[2:] == ["source .venv/bin/activate", "cd examples"]
+    sync = shlex.split(setup[1])
+    assert sync[:5] == ["python", "-m", "uv", "sync", "--inexact"]
+    [demo] = [
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("python -m pip install uv && ") and line.endswith(" demo")
+    ]
+    words = shlex.split(demo.split("&&", 1)[1])
+    options = words[words.index("run") + 1 : words.index("python", 3)]
+    directory = options.index("--directory")
+    assert sync[5:] == options[:directory] + options[directory + 2 :]
+    assert len(commands) >= 5
+
+
+@pytest.mark.process
+@pytest.mark.timeout(900)
+def test_the_pages_commands_as_written(tmp_path: Path) -> None:
+    """Each command in a process of its own, from a folder where ``notes_service`` imports
+    as from ``examples/``, on the default database file of that folder."""
+    _, commands, output = page_commands()
+    env = {key: value for key, value in os.environ.items() if key != "NOTES_DATABASE"}
+    env["PYTHONPATH"] = str(EXAMPLES)
+    printed = []
+    for command in commands:
+        python, *args = shlex.split(command)
+        assert python == "python"
+        run = subprocess.run(
+            [sys.executable, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert (run.returncode, run.stderr) == (0, ""), command
+        printed.append(run.stdout)
+    assert "".join(printed) == output
+    assert (tmp_path / "notes.sqlite3").is_file()
 
 
 def test_the_default_database_is_a_file_in_the_working_folder() -> None:
