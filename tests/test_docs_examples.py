@@ -138,6 +138,18 @@ def test_top_level_await_is_labelled() -> None:
     assert not unlabelled
 
 
+DIAGRAMS = ("flowchart ", "sequenceDiagram", "stateDiagram-v2")
+
+
+def test_diagrams_are_mermaid_kinds_both_renderers_know() -> None:
+    diagrams = [
+        (page, block) for page in pages() for block in blocks(page) if block.lang == "mermaid"
+    ]
+    assert len(diagrams) >= 3
+    for page, block in diagrams:
+        assert block.body.startswith(DIAGRAMS), f"{page_id(page)}:{block.line}"
+
+
 RUNNABLE = [page for page in pages() if any(b.lang == "python" or b.title for b in blocks(page))]
 
 
