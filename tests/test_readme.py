@@ -86,9 +86,31 @@ def refused_modules(code: str) -> set[str]:
         return set()
     return {
         module
-        for module, distributions in importlib.metadata.packages_distributions().items()
-        if not {canonicalize_name(d) for d in distributions} & allowed
+        for distribution in importlib.metadata.distributions()
+        if canonicalize_name(distribution.metadata["Name"]) not in allowed
+        for module in top_level_modules(distribution)
+    } - {
+        module
+        for distribution in importlib.metadata.distributions()
+        if canonicalize_name(distribution.metadata["Name"]) in allowed
+        for module in top_level_modules(distribution)
     }
+
+
+def top_level_modules(distribution: importlib.metadata.Distribution) -> set[str]:
+    """The top-level modules a distribution installs, read from its file list (Python
+    3.10's ``packages_distributions()`` reads only ``top_level.txt``, which most wheels
+    built today lack)."""
+    names = set()
+    for file in distribution.files or []:
+        top = file.parts[0]
+        if top.endswith((".dist-info", ".data")) or top in {"..", "__pycache__"}:
+            continue
+        if len(file.parts) > 1:
+            names.add(top)
+        elif file.suffix in {".py", ".so", ".pyd"}:
+            names.add(file.name.split(".")[0])
+    return names
 
 
 def run_as_installed(code: str, folder: Path) -> subprocess.CompletedProcess[str]:
