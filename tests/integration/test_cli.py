@@ -30,6 +30,21 @@ def invoke(*args: str) -> list[str]:
     return result.output.splitlines()
 
 
+def run_module(
+    *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in a process of its own, as a user runs ``python -m notes_service``."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
 def count(database: Path, query: str) -> int:
     with closing(sqlite3.connect(database)) as conn:
         return int(conn.execute(query).fetchone()[0])
@@ -105,14 +120,7 @@ def test_the_commands_options_are_the_functions_own() -> None:
 def test_a_real_process(database: Path) -> None:
     """``python -m notes_service`` in a process of its own, on ``NOTES_DATABASE``."""
     env = {**os.environ, "NOTES_DATABASE": str(database), "PYTHONPATH": str(EXAMPLES)}
-    run = subprocess.run(
-        [sys.executable, "-m", "notes_service", "cleanup", "--days", "30"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    run = run_module("-m", "notes_service", "cleanup", "--days", "30", env=env)
     assert (run.returncode, run.stdout, run.stderr) == (
         0,
         "deleted 1 note older than 30 days\n",
@@ -151,14 +159,7 @@ def test_other_database_errors_are_not_taken_for_a_missing_schema(database: Path
 def test_a_real_process_on_a_database_without_tables(tmp_path: Path) -> None:
     database = tmp_path / "notes.sqlite3"
     env = {**os.environ, "NOTES_DATABASE": str(database), "PYTHONPATH": str(EXAMPLES)}
-    run = subprocess.run(
-        [sys.executable, "-m", "notes_service", "report"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    run = run_module("-m", "notes_service", "report", env=env)
     assert (run.returncode, run.stdout) == (1, "")
     assert run.stderr == (
         f"error: {database} has no tables yet: run `python -m notes_service init-db`\n"
@@ -211,15 +212,7 @@ def test_the_pages_commands_as_written(tmp_path: Path) -> None:
     for command in commands:
         python, *args = shlex.split(command)
         assert python == "python"
-        run = subprocess.run(
-            [sys.executable, *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
+        run = run_module(*args, env=env, cwd=tmp_path)
         assert (run.returncode, run.stderr) == (0, ""), command
         printed.append(run.stdout)
     assert "".join(printed) == output
