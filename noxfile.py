@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import nox
 
@@ -32,22 +33,49 @@ PACKAGES = {
     "fastapi-depends-anywhere": "fastapi_depends_anywhere",
 }
 
+
+class Cell(NamedTuple):
+    """One cell of the test matrix: a session of its own, ``tests(<name>)``."""
+
+    python: str
+    fastapi: str  # a release, or "locked": the newest, as pinned in uv.lock
+    extra: tuple[str, ...]  # what else to install with it (pydantic 1, an older httpx)
+    whole: bool  # the whole suite, or all but the tests marked `process`
+
+    @property
+    def name(self) -> str:
+        release = "-newest" if self.fastapi == "locked" else ".".join(self.fastapi.split(".")[:2])
+        pydantic = "-pydantic1" if "pydantic<2" in self.extra else ""
+        return f"py{self.python}-fastapi{release}{pydantic}"
+
+    @property
+    def description(self) -> str:
+        """What ``nox -l`` says of the cell: what it runs, on what."""
+        suite = "The whole suite" if self.whole else "The suite without its `process` tests"
+        fastapi = (
+            "the newest FastAPI (uv.lock)"
+            if self.fastapi == "locked"
+            else f"FastAPI {self.fastapi}"
+        )
+        pydantic = "pydantic 1" if "pydantic<2" in self.extra else "pydantic 2"
+        others = [e for e in self.extra if not e.startswith("pydantic")]
+        also = f", {', '.join(others)}" if others else ""
+        return f"{suite} on {fastapi}, Python {self.python}, {pydantic}{also}."
+
+
 # One cell per epoch of FastAPI's dependency internals (see docs/support.md), each
-# Python at least once. "locked" is the newest FastAPI, as pinned in uv.lock. The last
-# field says whether the cell runs the whole suite or leaves out the tests marked
+# Python at least once. A cell runs the whole suite or leaves out the tests marked
 # `process` (forks, signals, exit, worker pools, real subprocesses, the docs pages): what
 # they test changes with Python, not with FastAPI's release, so they run on one cell of
 # each Python (and on `lowest`). Measured on 2 idle cores: 86 tests, 2 of a cell's 2.5 minutes.
 MATRIX = [
-    nox.param(
-        "3.10", "0.100.1", ("pydantic<2", "httpx<0.28"), False, id="py3.10-fastapi0.100-pydantic1"
-    ),
-    nox.param("3.10", "0.112.4", ("pydantic<2",), False, id="py3.10-fastapi0.112-pydantic1"),
-    nox.param("3.11", "0.120.4", (), True, id="py3.11-fastapi0.120"),
-    nox.param("3.12", "0.122.1", (), True, id="py3.12-fastapi0.122"),
-    nox.param("3.13", "0.139.2", (), False, id="py3.13-fastapi0.139"),
-    nox.param("3.10", "0.162.5", (), True, id="py3.10-fastapi0.162"),
-    nox.param("3.13", "locked", (), True, id="py3.13-fastapi-newest"),
+    Cell("3.10", "0.100.1", ("pydantic<2", "httpx<0.28"), False),
+    Cell("3.10", "0.112.4", ("pydantic<2",), False),
+    Cell("3.11", "0.120.4", (), True),
+    Cell("3.12", "0.122.1", (), True),
+    Cell("3.13", "0.139.2", (), False),
+    Cell("3.10", "0.162.5", (), True),
+    Cell("3.13", "locked", (), True),
 ]
 
 
@@ -86,14 +114,11 @@ def _ensure_redis_server(session: nox.Session) -> None:
     session.run("apt-get", "install", "-y", "-qq", "redis-server", external=True, env=env)
 
 
-@nox.session
-@nox.parametrize(("python", "fastapi", "extra", "whole"), MATRIX)
-def tests(session: nox.Session, fastapi: str, extra: tuple[str, ...], whole: bool) -> None:
-    """The test suite on one FastAPI x Python x pydantic cell (see MATRIX for its scope)."""
+def _tests(session: nox.Session, cell: Cell) -> None:
     _ensure_redis_server(session)
     _sync(session, "test")
-    if fastapi != "locked":
-        session.install(f"fastapi=={fastapi}", *extra)
+    if cell.fastapi != "locked":
+        session.install(f"fastapi=={cell.fastapi}", *cell.extra)
     session.run(
         "python",
         "-c",
@@ -101,8 +126,28 @@ def tests(session: nox.Session, fastapi: str, extra: tuple[str, ...], whole: boo
         "print('fastapi', fastapi.__version__, 'pydantic', pydantic.VERSION, sys.version)",
     )
     # `nox -s tests -- -m "process or not process"` runs the whole suite on every cell.
-    select = () if whole else ("-m", "not process")
+    select = () if cell.whole else ("-m", "not process")
     session.run("pytest", *PARALLEL, *select, *session.posargs)
+
+
+def _cell_session(cell: Cell) -> None:
+    """Register the session ``tests(<cell name>)``; its docstring is what ``nox -l`` shows."""
+
+    def run(session: nox.Session) -> None:
+        _tests(session, cell)
+
+    run.__doc__ = cell.description
+    nox.session(name=f"tests({cell.name})", python=cell.python, tags=["tests"])(run)
+
+
+for _cell in MATRIX:
+    _cell_session(_cell)
+
+
+@nox.session(python=False, requires=[f"tests({cell.name})" for cell in MATRIX])
+def tests(session: nox.Session) -> None:
+    """The test suite on every cell of the matrix, each a session listed above."""
+    session.log(f"{len(MATRIX)} cells run: {', '.join(cell.name for cell in MATRIX)}")
 
 
 @nox.session(python="3.12")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
-NOT_CODE = {"bash", "console", "text"}
+#: Blocks that are not code to run: commands, output, diagrams.
+NOT_CODE = {"bash", "console", "text", "mermaid"}
 FENCE = re.compile(
     r"^(?P<fence>```+)(?P<lang>[\w+-]*)(?P<attrs>[^\n]*)\n(?P<body>.*?)^(?P=fence)\s*$",
     re.MULTILINE | re.DOTALL,
@@ -27,6 +28,13 @@ FENCE = re.compile(
 TITLE = re.compile(r'title="(?P<title>[^"]+)"')
 #: pymdownx.snippets' include line: the docs show a file of the repository in full.
 SNIPPET = re.compile(r'^[ \t]*--8<-- "(?P<path>[^"]+)"$', re.MULTILINE)
+#: A link whose text is a path, to another page: [`myapp/main.py`](../getting-started.md)
+#: names a file that page shows (a block with that title); a folder (`notes_service/`),
+#: every file under it. A page's examples run with the files it links to.
+FILE_LINK = re.compile(r"\[`(?P<path>[\w.-]+/[\w./-]*)`\]\((?P<target>[^)\s#]+\.md)(?:#[^)\s]*)?\)")
+#: What a block with a top-level ``await`` says in its leading comment lines, so that a
+#: reader knows where it runs as pasted (a notebook, ``python -m asyncio``).
+AWAIT_LABEL = "top-level await"
 
 
 @dataclass
@@ -57,6 +65,44 @@ def blocks(page: Path, text: str | None = None, at: int | None = None) -> list[B
     return [block for _, group in sorted(found, key=lambda item: item[0]) for block in group]
 
 
+def linked_files(page: Path) -> dict[str, str]:
+    """``title -> text`` of the files of other pages that ``page`` links to (FILE_LINK)."""
+    found: dict[str, str] = {}
+    for link in FILE_LINK.finditer(page.read_text()):
+        path = link["path"]
+        for block in blocks((page.parent / link["target"]).resolve()):
+            if block.title == path or (path.endswith("/") and str(block.title).startswith(path)):
+                found[str(block.title)] = block.body
+    return found
+
+
+def files(page: Path) -> dict[str, str]:
+    """``title -> text`` of every file the page's examples need: the files it links to,
+    then its own titled blocks (which win)."""
+    own = {block.title: block.body for block in blocks(page) if block.title is not None}
+    return {**linked_files(page), **own}
+
+
+def awaits_at_top_level(code: str) -> bool:
+    """Whether ``code`` compiles only with top-level ``await`` (``async for``/``with``)."""
+    try:
+        compile(code, "<block>", "exec")
+    except SyntaxError:
+        compile(code, "<block>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        return True
+    return False
+
+
+def leading_comment(code: str) -> str:
+    """The comment lines a block starts with, as one line, without ``#`` and backticks."""
+    lines = []
+    for line in code.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines).replace("`", "")
+
+
 def pages() -> list[Path]:
     return sorted(DOCS.rglob("*.md"))
 
@@ -73,12 +119,11 @@ def run_page(page: Path) -> None:
     loop = asyncio.new_event_loop()
     tests_written = False
     try:
-        for block in blocks(page):  # the example project's files, before any code runs
-            if block.title is not None:
-                target = Path(block.title)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(block.body)
-                tests_written |= target.name.startswith("test_") and target.suffix == ".py"
+        for title, text in files(page).items():  # the example's files, before any code runs
+            target = Path(title)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            tests_written |= target.name.startswith("test_") and target.suffix == ".py"
         for block in blocks(page):
             if block.title is not None or block.lang != "python":
                 continue

@@ -10,9 +10,18 @@ empty working folder, its blocks in order and in one namespace, like a notebook:
 - a block with ``title="some/file.py"`` (any language) is a file of the example project:
   all of them are written first, so blocks can ``import`` them wherever the page shows them;
   ``title="test_*.py"`` files are run with pytest after the blocks.
+- a link whose text is a path, to another page (``[`myapp/main.py`](../getting-started.md)``,
+  ``[`notes_service/`](index.md)`` for a folder), brings the files that page shows under
+  that path: a page shows its own code and links to the files it builds on, and reads the
+  same on the code host as on the built site.
 - a ``--8<-- "docs/snippets/FILE"`` line (pymdownx.snippets) stands for that file's text.
-- ``bash`` and ``text`` blocks are not code to run (installs, output); any other language
-  without a title fails the test, so no example escapes by its language.
+- ``bash``, ``text`` and ``mermaid`` blocks are not code to run (commands, output,
+  diagrams); any other language without a title fails the test, so no example escapes by
+  its language.
+
+A block with a top-level ``await`` says so in its first comment line: pasted into a file, it
+would not run. A page that shows a file of the example service (``notes_service/...``, or
+``tests/...``) shows it exactly as it is in the repository.
 """
 
 from __future__ import annotations
@@ -23,9 +32,26 @@ import sys
 from pathlib import Path
 
 import pytest
-from docs_runner import NOT_CODE, blocks, page_id, pages, slug
+from docs_runner import (
+    AWAIT_LABEL,
+    FILE_LINK,
+    NOT_CODE,
+    ROOT,
+    SNIPPET,
+    awaits_at_top_level,
+    blocks,
+    leading_comment,
+    page_id,
+    pages,
+    slug,
+)
 
 RUNNER = Path(__file__).parent / "docs_runner.py"
+#: Pages that still include the app through docs/snippets/ and leave top-level ``await``
+#: unlabelled: the two checks below let them be, and only them.
+LEGACY = {"migration.md"}
+#: Files of the repository shown on a page in a block without a title (run as code).
+SHOWN_UNTITLED = {"integrations/notebooks.md": "examples/notebook.py"}
 
 
 def test_the_docs_have_examples() -> None:
@@ -42,6 +68,86 @@ def test_every_block_is_run_written_or_not_code() -> None:
         if block.title is None and block.lang not in {"python", *NOT_CODE}
     ]
     assert not unrunnable
+
+
+def test_pages_show_their_code_instead_of_including_it() -> None:
+    """On the code host, an include line shows as itself, not as the file it names."""
+    including = {page_id(page) for page in pages() if SNIPPET.search(page.read_text())}
+    assert including <= LEGACY
+
+
+def test_every_file_link_names_files_the_linked_page_shows() -> None:
+    for page in pages():
+        for link in FILE_LINK.finditer(page.read_text()):
+            path, target = link["path"], (page.parent / link["target"]).resolve()
+            assert target.is_file(), f"{page_id(page)}: {link[0]} links to no page"
+            titles = [block.title for block in blocks(target) if block.title]
+            shown = [t for t in titles if t == path or (path.endswith("/") and t.startswith(path))]
+            assert shown, f"{page_id(page)}: {link[0]}: {page_id(target)} shows no {path}"
+
+
+def test_a_file_shown_on_several_pages_is_the_same_everywhere() -> None:
+    texts: dict[str, dict[str, list[str]]] = {}
+    for page in pages():
+        for block in blocks(page):
+            if block.title is not None:
+                texts.setdefault(block.title, {}).setdefault(block.body, []).append(page_id(page))
+    differing = {title: list(shown.values()) for title, shown in texts.items() if len(shown) > 1}
+    assert not differing
+
+
+def repository_file(title: str) -> Path | None:
+    """The repository's file a block titled ``title`` shows, if it shows one."""
+    top = title.split("/")[0]
+    if "/" in title and (ROOT / "examples" / top).is_dir():
+        return ROOT / "examples" / title
+    if top == "tests":
+        return ROOT / title
+    return None
+
+
+def test_the_example_files_shown_are_the_repositorys() -> None:
+    shown = set()
+    for page in pages():
+        for block in blocks(page):
+            path = repository_file(block.title) if block.title else None
+            if path is not None:
+                assert path.is_file(), f"{page_id(page)}:{block.line}: no {path} in the repository"
+                assert block.body == path.read_text(), f"{page_id(page)}:{block.line}: not {path}"
+                shown.add(path)
+    for name, file in SHOWN_UNTITLED.items():
+        bodies = [block.body for block in blocks(ROOT / "docs" / name) if block.title is None]
+        assert (ROOT / file).read_text() in bodies, f"{name} does not show {file} as it is"
+    service = ROOT / "examples" / "notes_service"
+    files = {p for p in service.rglob("*") if p.suffix in {".py", ".ini"} and p.stat().st_size}
+    assert files - shown == set(), "files of the example service no page shows"
+
+
+def test_top_level_await_is_labelled() -> None:
+    """Pasted into a file, ``await`` outside a function is a SyntaxError: say where it runs."""
+    unlabelled = [
+        f"{page_id(page)}:{block.line}"
+        for page in pages()
+        if page_id(page) not in LEGACY
+        for block in blocks(page)
+        if block.lang == "python"
+        and block.title is None
+        and awaits_at_top_level(block.body)
+        and AWAIT_LABEL not in leading_comment(block.body).lower()
+    ]
+    assert not unlabelled
+
+
+DIAGRAMS = ("flowchart ", "sequenceDiagram", "stateDiagram-v2")
+
+
+def test_diagrams_are_mermaid_kinds_both_renderers_know() -> None:
+    diagrams = [
+        (page, block) for page in pages() for block in blocks(page) if block.lang == "mermaid"
+    ]
+    assert len(diagrams) >= 3
+    for page, block in diagrams:
+        assert block.body.startswith(DIAGRAMS), f"{page_id(page)}:{block.line}"
 
 
 RUNNABLE = [page for page in pages() if any(b.lang == "python" or b.title for b in blocks(page))]

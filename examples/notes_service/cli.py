@@ -7,16 +7,18 @@ dependencies resolve, the body runs, then everything is torn down as after a req
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from alembic import command
 from alembic.config import Config
 from fastapi import HTTPException
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
 
 from fastapi_depends_anywhere import runnify_with_fastapi_depends, with_fastapi_depends
-from notes_service.app import app  # noqa: F401  # configures the app
+from notes_service.app import app, settings_for  # importing it configures the app
 from notes_service.deps import CurrentUserDep, NotesDep, SessionDep, SettingsDep
 from notes_service.models import Note
 from notes_service.settings import Settings
@@ -25,7 +27,26 @@ from notes_service.settings import Settings
 USERS = [("ann", "ann-token"), ("bob", "bob-token")]
 TOKENS = ", ".join(f"{token} ({name})" for name, token in USERS)
 
+
+class Commands(TyperGroup):
+    """The commands, and one line instead of a traceback for a database with no tables yet."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            if "no such table" not in str(exc.orig):
+                raise
+            database = settings_for(app).database
+            typer.echo(
+                f"error: {database} has no tables yet: run `python -m notes_service init-db`",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+
+
 cli = typer.Typer(
+    cls=Commands,
     name="notes_service",
     help=f"The notes service's maintenance commands. The users that seed creates, with their "
     f"bearer tokens: {TOKENS}.",
