@@ -36,5 +36,8 @@ def runnify_with_fastapi_depends(
 ) -> Any:
     """Make a plain function that starts the lifespan, resolves dependencies and runs
     ``func`` (``def`` or ``async def``), then shuts down: a script needs nothing else.
+
+    Typed as the async API's ``runnify_with_fastapi_depends``: the function it returns
+    gives ``func``'s result, awaited if ``func`` is ``async def``.
     """
     return decorator(func, lambda f: _runnify(f, app), "runnify_with_fastapi_depends")

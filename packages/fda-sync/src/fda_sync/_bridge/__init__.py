@@ -2,7 +2,8 @@
 
 Every part of the sync API reaches async code through ``get_bridge().run(factory)``: the
 call's task runs on the loop while the caller waits, lending its thread to the call's
-``def`` steps. The design rules of RELIABILITY.md that keep this safe live here:
+``def`` steps. The design rules that keep this safe (numbered in docs/architecture.md,
+"Invariants") live here:
 
 - ``thread``: one loop per process, started lazily under a lock, never found through loop
   policies (rule 1); blocking calls refused on a thread that runs an event loop (rule 3);

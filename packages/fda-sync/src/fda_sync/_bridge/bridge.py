@@ -1,7 +1,7 @@
 """Blocking calls to the bridge loop: the one way sync code reaches async code.
 
 Every sync call hands a coroutine *factory* to the loop (the coroutine is created on the
-loop thread: RELIABILITY.md rule 4) and blocks until the loop settles the call, serving
+loop thread: design rule 4) and blocks until the loop settles the call, serving
 meanwhile what the call's task sends to its thread (``caller``). The task runs in a copy of
 the caller's context variables (rule 8). If the waiting caller is interrupted
 (``KeyboardInterrupt``, a signal handler's timeout, any ``BaseException``), the task is

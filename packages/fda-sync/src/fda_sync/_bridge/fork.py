@@ -1,11 +1,11 @@
 """Fork safety: a child forgets its parent's loop and starts its own at its first call.
 
 A child inherits a loop object that no thread runs, and maybe a lock held by a thread it
-does not have (RELIABILITY.md H1, rule 2). ``os.register_at_fork`` makes every bridge
-forget its loop in the child and replace its lock; ``LoopState.pid`` checked on each call is
-the second line. A fork also waits (``FORK_WAIT`` at most) for a bridge start-up in flight
-in another thread: the child never inherits a module half-imported on the loop's thread
-(H12), nor a loop half-started.
+does not have (design rule 2). ``os.register_at_fork`` makes every bridge forget its loop
+in the child and replace its lock; ``LoopState.pid`` checked on each call is the second
+line. A fork also waits (``FORK_WAIT`` at most) for a bridge start-up in flight
+in another thread: the child never inherits a module half-imported on the loop's thread,
+nor a loop half-started.
 """
 
 from __future__ import annotations

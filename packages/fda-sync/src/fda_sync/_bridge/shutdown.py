@@ -1,8 +1,8 @@
 """The bridge's shutdown at interpreter exit: in-flight calls first, lifespans last.
 
-RELIABILITY.md rule 9 (hazards H4, H18): stop accepting calls, give the calls someone waits
-for a grace period (``EXIT_GRACE``), close suspended generators, cancel what is left and
-wait (``EXIT_TEARDOWN_TIMEOUT``) for its teardown, then exit the lifespans still in use
+Design rule 9: stop accepting calls, give the calls someone waits for a grace period
+(``EXIT_GRACE``), close suspended generators, cancel what is left and wait
+(``EXIT_TEARDOWN_TIMEOUT``) for its teardown, then exit the lifespans still in use
 normally (their code after a bare ``yield`` runs), run ``shutdown_asyncgens()``, close the
 loop and join its thread. Nothing blocks once ``sys.is_finalizing()`` is true. The order
 is told step by step in docs/bridge.md ("Interpreter exit").

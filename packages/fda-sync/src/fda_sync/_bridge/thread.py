@@ -1,6 +1,6 @@
 """The bridge loop's thread: started on first use, once per process; it serves until exit.
 
-RELIABILITY.md rule 1: the loop is created with ``asyncio.new_event_loop()`` under a lock,
+Design rule 1: the loop is created with ``asyncio.new_event_loop()`` under a lock,
 re-checked inside (64 threads calling at once start one thread), never looked up through
 loop policies, and run by a daemon thread. Its root task waits for the shutdown (``stop``)
 and then drains (``shutdown``). Rule 7: a ``SystemExit`` or ``KeyboardInterrupt`` that a
