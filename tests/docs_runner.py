@@ -19,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
-NOT_CODE = {"bash", "console", "text"}
+#: Fences that are not code to run: commands, output, diagrams.
+NOT_CODE = {"bash", "console", "mermaid", "text"}
 FENCE = re.compile(
     r"^(?P<fence>```+)(?P<lang>[\w+-]*)(?P<attrs>[^\n]*)\n(?P<body>.*?)^(?P=fence)\s*$",
     re.MULTILINE | re.DOTALL,

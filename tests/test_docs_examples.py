@@ -11,8 +11,9 @@ empty working folder, its blocks in order and in one namespace, like a notebook:
   all of them are written first, so blocks can ``import`` them wherever the page shows them;
   ``title="test_*.py"`` files are run with pytest after the blocks.
 - a ``--8<-- "docs/snippets/FILE"`` line (pymdownx.snippets) stands for that file's text.
-- ``bash`` and ``text`` blocks are not code to run (installs, output); any other language
-  without a title fails the test, so no example escapes by its language.
+- ``bash``, ``console`` and ``text`` blocks are not code to run (installs, output), nor are
+  ``mermaid`` diagrams; any other language without a title fails the test, so no example
+  escapes by its language.
 """
 
 from __future__ import annotations
