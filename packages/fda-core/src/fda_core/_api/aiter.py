@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import FastAPI
 
-from fda_core._api.decorating import decorator
+from fda_core._api.decorating import bare_or_with_options
 from fda_core._describe import describe
 from fda_core._graph.injector import Injector
 from fda_core._runtime.holder import TaskHeld
@@ -128,4 +128,6 @@ def aiter_with_fastapi_depends(
 
     Teardown runs on exhaustion, on ``aclose()`` and when the body raises.
     """
-    return decorator(func, lambda f: _aiter(f, scope, context, app), "aiter_with_fastapi_depends")
+    return bare_or_with_options(
+        func, lambda f: _aiter(f, scope, context, app), "aiter_with_fastapi_depends"
+    )

@@ -1,8 +1,8 @@
 """What the decorators of the async and the sync API do alike.
 
 Each public decorator works bare (``@with_fastapi_depends``) or with options
-(``@with_fastapi_depends(app=app)``): ``decorator`` gives both forms from the function that
-decorates. What a decorator cannot decorate is refused at once, naming the one to use
+(``@with_fastapi_depends(app=app)``): ``bare_or_with_options`` gives both forms from the
+function that decorates. What a decorator cannot decorate is refused at once, naming the one to use
 (``reject_generators``); a ``staticmethod`` or ``classmethod`` stays one around the
 decorated function. The sync API's wrappers and the runners block and return the result:
 ``mark_blocking`` tells ``is_async_callable`` so (their ``__wrapped__`` may be an
@@ -21,8 +21,8 @@ from fda_core._describe import describe
 __all__ = [
     "BLOCKING",
     "BlockingDecorator",
+    "bare_or_with_options",
     "decorating",
-    "decorator",
     "is_async_callable",
     "mark_blocking",
     "reject_generators",
@@ -68,7 +68,7 @@ def is_async_callable(func: Callable[..., Any]) -> bool:
     return _compat.awaited_by_route(func)
 
 
-def decorator(func: Any, decorate: Callable[[Any], Any], name: str) -> Any:
+def bare_or_with_options(func: Any, decorate: Callable[[Any], Any], name: str) -> Any:
     """``@name`` used bare (``func`` given: it is decorated now) or with options (``func``
     is ``None``: a decorator is returned)."""
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import FastAPI
 
-from fda_core._api.decorating import decorator, is_async_callable, reject_generators
+from fda_core._api.decorating import bare_or_with_options, is_async_callable, reject_generators
 from fda_core._config import resolve_app
 from fda_core._graph.injector import Injector
 from fda_core._graph.scope import check_scope
@@ -98,7 +98,9 @@ def with_fastapi_depends(
     ``context_factory``, ``app`` overrides the configured app. Calls accept ``_scope=``
     (e.g. ``request.scope``) to carry a request's headers into the dependencies.
     """
-    return decorator(func, lambda f: _depends(f, scope, context, app), "with_fastapi_depends")
+    return bare_or_with_options(
+        func, lambda f: _depends(f, scope, context, app), "with_fastapi_depends"
+    )
 
 
 def _lifecycle(
@@ -133,4 +135,4 @@ def with_fastapi_lifecycle(
     Inside it, dependencies see the lifespan's state as ``request.state``; nested
     lifecycle-decorated calls for the same app reuse the running lifespan.
     """
-    return decorator(func, lambda f: _lifecycle(f, app), "with_fastapi_lifecycle")
+    return bare_or_with_options(func, lambda f: _lifecycle(f, app), "with_fastapi_lifecycle")

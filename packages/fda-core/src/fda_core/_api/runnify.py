@@ -11,7 +11,7 @@ from typing import Any, TypeVar, overload
 
 from fastapi import FastAPI
 
-from fda_core._api.decorating import BlockingDecorator, decorator, mark_blocking
+from fda_core._api.decorating import BlockingDecorator, bare_or_with_options, mark_blocking
 from fda_core._api.decorators import with_fastapi_depends, with_fastapi_lifecycle
 
 __all__ = ["runnify_with_fastapi_depends"]
@@ -54,4 +54,4 @@ def runnify_with_fastapi_depends(
 
     Needs the ``asyncer`` extra; without it, decorating raises ``ImportError``.
     """
-    return decorator(func, lambda f: _runnify(f, app), "runnify_with_fastapi_depends")
+    return bare_or_with_options(func, lambda f: _runnify(f, app), "runnify_with_fastapi_depends")

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 import fda_core
 from fda_core._api.decorating import (
     BlockingDecorator,
-    decorator,
+    bare_or_with_options,
     is_async_callable,
     mark_blocking,
     reject_generators,
@@ -129,7 +129,9 @@ def with_fastapi_depends(
     ``async def`` code on the bridge loop. A graph of ``def`` dependencies never touches
     the loop.
     """
-    return decorator(func, lambda f: _depends(f, scope, context, app), "with_fastapi_depends")
+    return bare_or_with_options(
+        func, lambda f: _depends(f, scope, context, app), "with_fastapi_depends"
+    )
 
 
 def _lifecycle(func: Callable[..., Any], app: FastAPI | None) -> Callable[..., Any]:
@@ -168,4 +170,4 @@ def with_fastapi_lifecycle(
     Sync-decorated functions called from the body see the lifespan's state as
     ``request.state``, whether the body is ``def`` or ``async def``.
     """
-    return decorator(func, lambda f: _lifecycle(f, app), "with_fastapi_lifecycle")
+    return bare_or_with_options(func, lambda f: _lifecycle(f, app), "with_fastapi_lifecycle")

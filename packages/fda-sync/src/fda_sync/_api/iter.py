@@ -22,7 +22,7 @@ from typing import Any, TypeVar, overload
 from fastapi import FastAPI
 
 from fda_core._api.aiter import generator_with_dependencies
-from fda_core._api.decorating import decorator
+from fda_core._api.decorating import bare_or_with_options
 from fda_core._describe import describe
 from fda_core._graph.injector import Injector
 from fda_sync._api.process_lifespan import before_call
@@ -213,4 +213,6 @@ def iter_with_fastapi_depends(
     Dependencies stay open while it is iterated and are torn down on exhaustion, on
     ``close()``, when the body raises, and when an abandoned generator is collected.
     """
-    return decorator(func, lambda f: _iter(f, scope, context, app), "iter_with_fastapi_depends")
+    return bare_or_with_options(
+        func, lambda f: _iter(f, scope, context, app), "iter_with_fastapi_depends"
+    )

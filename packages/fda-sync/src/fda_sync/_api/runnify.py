@@ -12,7 +12,12 @@ from typing import Any
 from fastapi import FastAPI
 
 import fda_core
-from fda_core._api.decorating import decorator, is_async_callable, reject_generators, typed_as
+from fda_core._api.decorating import (
+    bare_or_with_options,
+    is_async_callable,
+    reject_generators,
+    typed_as,
+)
 from fda_sync._api.decorators import bridged, with_fastapi_depends, with_fastapi_lifecycle
 
 __all__ = ["runnify_with_fastapi_depends"]
@@ -40,4 +45,4 @@ def runnify_with_fastapi_depends(
     Typed as the async API's ``runnify_with_fastapi_depends``: the function it returns
     gives ``func``'s result, awaited if ``func`` is ``async def``.
     """
-    return decorator(func, lambda f: _runnify(f, app), "runnify_with_fastapi_depends")
+    return bare_or_with_options(func, lambda f: _runnify(f, app), "runnify_with_fastapi_depends")
