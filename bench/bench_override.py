@@ -36,11 +36,13 @@ from fastapi import Depends, FastAPI
 
 import fda_core
 import fda_sync
-from fda_core import _analysis, _injector
 from fda_core._config import get_context_factory, resolve_app
+from fda_core._graph import analysis as _analysis
+from fda_core._graph import injector as _injector
+from fda_core._graph.compiler import compile_plan
+from fda_core._graph.plan import Plan
+from fda_core._graph.resolution import call_planned
 from fda_core._override import current_block
-from fda_core._plan import Plan, compile_plan
-from fda_core._resolution import call_planned
 
 # --- the per-call entry points without scoped overrides (as before the feature) ---------
 

@@ -64,7 +64,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from fda_core import _compat, configure, with_fastapi_depends
-from fda_core._scope import build_scope, receive_no_body
+from fda_core._graph.scope import build_scope, receive_no_body
 
 try:
     import fda_sync

@@ -49,9 +49,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
 import fda_sync
-import fda_sync._decorators
-from fda_core._scope import build_scope, receive_no_body
-from fda_sync._driven import prefers_caller
+import fda_sync._api.decorators
+from fda_core._graph.scope import build_scope, receive_no_body
+from fda_sync._caller_path.walk import prefers_caller
 
 try:
     import fast_depends
@@ -247,7 +247,7 @@ def forced(graph: str, path: str) -> Callable[[int], Any]:
     caller = path == "caller"
 
     def call(n: int) -> Any:
-        module: Any = fda_sync._decorators
+        module: Any = fda_sync._api.decorators
         module.prefers_caller = lambda plan, body_is_async: caller
         try:
             return job(n)
@@ -407,7 +407,7 @@ def measure(graph: str, warnings: CountWarnings) -> Row:
 def chosen_path(graph: str) -> str:
     """Which path the sync API takes for ``graph`` (asked of its own choice)."""
     seen: list[bool] = []
-    module: Any = fda_sync._decorators
+    module: Any = fda_sync._api.decorators
 
     def spy(plan: Any, body_is_async: bool) -> bool:
         seen.append(prefers_caller(plan, body_is_async))

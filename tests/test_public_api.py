@@ -280,7 +280,11 @@ def test_the_celery_hook_has_its_extra(distribution: str) -> None:
 def test_the_celery_hook_without_celery_names_the_extra(
     module: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("fda_sync._celery", "fda_sync.celery", "fastapi_depends_anywhere.sync.celery"):
+    for name in (
+        "fda_sync._integrations.celery",
+        "fda_sync.celery",
+        "fastapi_depends_anywhere.sync.celery",
+    ):
         monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.setitem(sys.modules, "celery", None)  # as if not installed
     with pytest.raises(ImportError, match=r'pip install "fda-sync\[celery\]"'):

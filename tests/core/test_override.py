@@ -12,13 +12,13 @@ from fastapi import Depends, FastAPI, Request, WebSocket
 
 from fda_core import (
     FastApiDepsStack,
-    _analysis,
     aiter_with_fastapi_depends,
     configure,
     override,
     resolve_fastapi_depends,
     with_fastapi_depends,
 )
+from fda_core._graph import analysis as _analysis
 
 
 def get_name() -> str:

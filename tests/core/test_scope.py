@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 
 from fda_core import configure, with_fastapi_depends
-from fda_core._scope import BodyUnavailableError
+from fda_core._graph.scope import BodyUnavailableError
 
 HTTP_SCOPE_KEYS = {
     "type", "asgi", "http_version", "method", "scheme", "path", "raw_path", "root_path",

@@ -8,7 +8,7 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from fda_core import configure, with_fastapi_depends
-from fda_core._resolution import SwallowedExceptionError
+from fda_core._graph.resolution import SwallowedExceptionError
 
 
 @pytest.fixture

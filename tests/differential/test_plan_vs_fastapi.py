@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 
 import fda_core
 import fda_sync
-import fda_sync._decorators
-from fda_core import _analysis
+import fda_sync._api.decorators
+from fda_core._graph import analysis as _analysis
 
 from .graphs import DEF_KINDS, FORMS, Boom, GraphSpec, instantiate, random_graph
 
@@ -88,7 +88,9 @@ def outcome_of_async(spec: GraphSpec) -> Outcome:
 def sync_path(path: str) -> Iterator[None]:
     """Every sync call on the bridge loop ("loop"), or driven from the caller's thread
     wherever the plan allows it ("caller")."""
-    with mock.patch.object(fda_sync._decorators, "prefers_caller", return_value=path == "caller"):
+    with mock.patch.object(
+        fda_sync._api.decorators, "prefers_caller", return_value=path == "caller"
+    ):
         yield
 
 
@@ -183,5 +185,5 @@ def test_sync_calls_of_def_graphs_run_without_the_loop() -> None:
         analysis = _analysis.analyse(instance.endpoint)
         plan = analysis.plan(frozenset(), instance.overrides)
         assert plan is not None
-        chosen[group].add(fda_sync._decorators.prefers_caller(plan, not spec.def_body))
+        chosen[group].add(fda_sync._api.decorators.prefers_caller(plan, not spec.def_body))
     assert chosen == {"all def": {True}, "all async": {False}}

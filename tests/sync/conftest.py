@@ -51,11 +51,11 @@ _path: list[str] = ["chosen"]
 
 def force_path(path: str) -> str:
     """Code that makes every sync call of a process take ``path``: the bridge loop, or
-    driven from the caller's thread wherever the plan allows it (``fda_sync._driven``)."""
+    driven from the caller's thread wherever the plan allows it (``fda_sync._caller_path.walk``)."""
     if path == "chosen":
         return ""
     return (
-        "import fda_sync._decorators as _decorators\n"
+        "import fda_sync._api.decorators as _decorators\n"
         f"_decorators.prefers_caller = lambda plan, body_is_async: {path == 'caller'}\n"
     )
 
@@ -72,12 +72,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run the test with every sync call on the bridge loop, then with every sync call
     driven from the caller's thread where its plan allows it: both must behave alike."""
-    import fda_sync._decorators
+    import fda_sync._api.decorators
 
     forced: str = request.param
     if forced != "chosen":
         monkeypatch.setattr(
-            fda_sync._decorators,
+            fda_sync._api.decorators,
             "prefers_caller",
             lambda plan, body_is_async: forced == "caller",
         )

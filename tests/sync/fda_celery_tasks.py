@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from celery import Celery
 from fastapi import Depends, FastAPI
 
-import fda_sync._decorators
+import fda_sync._api.decorators
 from fda_sync import FastApiDepsStack, iter_with_fastapi_depends, with_fastapi_depends
 from fda_sync._bridge import get_bridge
 
@@ -20,7 +20,7 @@ BROKER = os.environ["FDA_TEST_BROKER"]
 # Where the test makes sync calls run (tests/sync/conftest.py: the ``path`` fixture).
 _PATH = os.environ.get("FDA_TEST_PATH", "chosen")
 if _PATH != "chosen":
-    fda_sync._decorators.prefers_caller = lambda plan, body_is_async: _PATH == "caller"  # type: ignore[assignment]
+    fda_sync._api.decorators.prefers_caller = lambda plan, body_is_async: _PATH == "caller"  # type: ignore[assignment]
 
 celery_app = Celery("fda_celery_tasks", broker=BROKER, backend=BROKER)
 celery_app.conf.update(

@@ -78,7 +78,7 @@ DEPRECATED_ASYNCIO = {
 def test_v1_no_deprecated_asyncio_api_in_the_source() -> None:
     source_dir = Path(fda_sync.__file__).parent
     found = []
-    for path in sorted(source_dir.glob("*.py")):
+    for path in sorted(source_dir.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr in DEPRECATED_ASYNCIO:
                 found.append(f"{path.name}:{node.lineno} {node.attr}")

@@ -181,7 +181,7 @@ def test_the_hook_arms_for_its_own_apps_worker_only_and_once(
 ) -> None:
     from celery import Celery, signals
 
-    from fda_sync._lifetime import _process
+    from fda_sync._api.process_lifespan import _process
     from fda_sync.celery import lifespan_per_worker_process
 
     celery, other = Celery("hooked"), Celery("other")
@@ -213,7 +213,7 @@ def test_the_hook_uses_a_process_lifespan_configured_already_for_the_same_app(
     from celery import Celery, signals
 
     from fda_sync import start_process_lifespan, stop_process_lifespan
-    from fda_sync._lifetime import _process
+    from fda_sync._api.process_lifespan import _process
     from fda_sync.celery import lifespan_per_worker_process
 
     celery = Celery("django-project")

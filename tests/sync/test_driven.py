@@ -1,7 +1,7 @@
 """Sync calls driven from the caller's thread: where code runs, how many round trips.
 
 The sync API drives a plan from the caller's thread when that makes fewer thread hops
-than the bridge loop (``fda_sync._driven``): an all-``def`` graph needs no loop at all,
+than the bridge loop (``fda_sync._caller_path.walk``): an all-``def`` graph needs no loop at all,
 and each async step is one round trip. Everything else must be what the loop path does:
 every test of tests/sync runs on both paths; the ones here check the choice itself, the
 round trips, and what only this path has to get right (context variables across its

@@ -14,12 +14,12 @@ PRELUDE = """
 import asyncio, sys, threading, time
 from typing import Annotated, Any
 from fastapi import Depends, FastAPI
-import fda_sync._bridge
+import fda_sync._bridge.shutdown
 from fda_sync import (
     FastApiDepsStack, iter_with_fastapi_depends, with_fastapi_depends,
 )
 
-fda_sync._bridge.EXIT_GRACE = 0.5  # keep the test short
+fda_sync._bridge.shutdown.EXIT_GRACE = 0.5  # keep the test short
 
 def say(line):
     print(line, flush=True)

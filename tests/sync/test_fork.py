@@ -396,7 +396,8 @@ while points is None or position < points:
     bridge, reached, seen = Bridge(), threading.Event(), [0]
 
     def profile(frame, event, arg):
-        if event == "call" and frame.f_code.co_filename.endswith(("_bridge.py", "threading.py")):
+        filename = frame.f_code.co_filename
+        if event == "call" and ("/_bridge/" in filename or filename.endswith("threading.py")):
             seen[0] += 1
             if seen[0] == position:
                 reached.set()

@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 from fastapi import Depends, FastAPI
 import fda_core, fda_sync
-import fda_sync._decorators as decorators
+import fda_sync._api.decorators as decorators
 
 def on_path(path):
     def call():

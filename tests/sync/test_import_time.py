@@ -42,7 +42,7 @@ import importlib, sys, threading
 sys.path.insert(0, {str(tmp_path)!r})
 from typing import Annotated
 from fastapi import Depends, FastAPI
-import fda_sync._decorators as decorators
+import fda_sync._api.decorators as decorators
 from fda_sync import BridgeError, with_fastapi_depends
 
 async def fine():

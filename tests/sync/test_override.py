@@ -8,7 +8,7 @@ from typing import Annotated
 import pytest
 from fastapi import Depends, FastAPI
 
-import fda_sync._decorators
+import fda_sync._api.decorators
 from fda_sync import (
     FastApiDepsStack,
     iter_with_fastapi_depends,
@@ -78,13 +78,13 @@ def test_an_override_that_makes_the_graph_async_moves_the_call_to_the_loop(
 ) -> None:
     """The path is chosen per call from the plan under the block's overrides."""
     driven: list[str] = []
-    call_in_caller = fda_sync._decorators.call_in_caller
+    call_in_caller = fda_sync._api.decorators.call_in_caller
 
     def spy(*args: object, **kwargs: object) -> object:
         driven.append(threading.current_thread().name)
         return call_in_caller(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(fda_sync._decorators, "call_in_caller", spy)
+    monkeypatch.setattr(fda_sync._api.decorators, "call_in_caller", spy)
 
     @with_fastapi_depends(app=app)
     def work(*, session: Annotated[str, Depends(get_session)]) -> str:

@@ -22,7 +22,7 @@ from fda_sync import (
     with_fastapi_depends,
     with_fastapi_lifecycle,
 )
-from fda_sync._lifetime import _process
+from fda_sync._api.process_lifespan import _process
 
 from .conftest import Recorder
 

@@ -19,7 +19,7 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 
 import fda_core
-import fda_sync._signals
+import fda_sync._guards.signals
 from fda_sync import (
     BridgeError,
     FastApiDepsStack,
@@ -299,7 +299,7 @@ class _Interrupt:
         was sent and noted as held back (a handler run now would raise here instead)."""
         assert self.sent.wait(120), "the signal was not sent"
         deadline = time.monotonic() + 120
-        while self.signum not in fda_sync._signals._held._pending:
+        while self.signum not in fda_sync._guards.signals._held._pending:
             assert time.monotonic() < deadline, "the signal was not held back"
             time.sleep(0.01)
 

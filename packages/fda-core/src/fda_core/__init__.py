@@ -6,17 +6,14 @@ route handler with the same signature would get.
 
 from importlib.metadata import version as _version
 
-from fda_core._check import check_routes_and_dependencies_are_async
+from fda_core._api.aiter import aiter_with_fastapi_depends
+from fda_core._api.check import check_routes_and_dependencies_are_async
+from fda_core._api.decorators import with_fastapi_depends, with_fastapi_lifecycle
+from fda_core._api.resolve import resolve_fastapi_depends
+from fda_core._api.runnify import runnify_with_fastapi_depends
+from fda_core._api.stack import FastApiDepsStack
 from fda_core._config import configure, get_app, reset_config
-from fda_core._decorators import (
-    aiter_with_fastapi_depends,
-    with_fastapi_depends,
-    with_fastapi_lifecycle,
-)
 from fda_core._override import override
-from fda_core._resolve import resolve_fastapi_depends
-from fda_core._runnify import runnify_with_fastapi_depends
-from fda_core._stack import FastApiDepsStack
 
 __version__ = _version("fda-core")
 

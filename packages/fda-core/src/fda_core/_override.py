@@ -23,8 +23,8 @@ from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from fastapi import FastAPI, params
 
-from fda_core._analysis import describe
 from fda_core._config import check_app
+from fda_core._describe import describe
 
 __all__ = [
     "Override",

@@ -8,13 +8,13 @@ per process (the bridge); a ``def`` body runs in the caller's thread.
 from importlib.metadata import version as _version
 
 from fda_core import override
-from fda_sync._bridge import BridgeError
-from fda_sync._decorators import with_fastapi_depends, with_fastapi_lifecycle
-from fda_sync._iter import iter_with_fastapi_depends
-from fda_sync._lifetime import start_process_lifespan, stop_process_lifespan
-from fda_sync._resolve import resolve_fastapi_depends
-from fda_sync._runnify import runnify_with_fastapi_depends
-from fda_sync._stack import FastApiDepsStack
+from fda_sync._api.decorators import with_fastapi_depends, with_fastapi_lifecycle
+from fda_sync._api.iter import iter_with_fastapi_depends
+from fda_sync._api.process_lifespan import start_process_lifespan, stop_process_lifespan
+from fda_sync._api.resolve import resolve_fastapi_depends
+from fda_sync._api.runnify import runnify_with_fastapi_depends
+from fda_sync._api.stack import FastApiDepsStack
+from fda_sync._errors import BridgeError
 
 __version__ = _version("fda-sync")
 

@@ -1,8 +1,23 @@
-"""The sync API's errors, and the carrier that keeps a ``BaseException`` from the loop."""
+"""The sync API's errors, the messages that explain them, and the carrier that keeps a
+``BaseException`` from the loop."""
 
 from __future__ import annotations
 
-__all__ = ["BridgeClosedError", "BridgeDeadError", "BridgeError", "Carried"]
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "FAILED",
+    "BridgeClosedError",
+    "BridgeDeadError",
+    "BridgeError",
+    "Carried",
+    "closed_error",
+    "forked_error",
+    "running_loop_error",
+    "stop_iteration_error",
+]
 
 
 class BridgeError(RuntimeError):
@@ -26,3 +41,53 @@ class Carried(Exception):
     def __init__(self, original: BaseException) -> None:
         super().__init__(original)
         self.original = original
+
+
+#: What a call that the bridge could not run settles with (a marker, never raised).
+FAILED = BridgeError("the bridge could not run this call")
+
+
+def closed_error() -> BridgeClosedError:
+    return BridgeClosedError(
+        "The fda-sync bridge is shut down (the interpreter is exiting): sync calls "
+        "cannot run any more in this process."
+    )
+
+
+def running_loop_error(running: asyncio.AbstractEventLoop, own: bool) -> BridgeError:
+    """A blocking call refused on a thread that runs ``running`` (the bridge's ``own``)."""
+    if own:
+        return BridgeError(
+            "A blocking fastapi_depends_anywhere.sync call was made on the bridge's own "
+            "event loop (a dependency or an async body called a sync-decorated function, "
+            "a sync FastApiDepsStack, ...). Waiting here would deadlock. In async code, "
+            "use the async API: `await` the function decorated with "
+            "fastapi_depends_anywhere.with_fastapi_depends, or `await stack.resolve(...)`."
+        )
+    return BridgeError(
+        f"A blocking fastapi_depends_anywhere.sync call was made from a thread that runs "
+        f"an asyncio event loop ({running!r}); waiting here would freeze that loop. From "
+        "async code, use the async API (`await` a function decorated with "
+        "fastapi_depends_anywhere.with_fastapi_depends, `async with FastApiDepsStack()`), "
+        "or run the sync function in a worker thread: "
+        "`await asyncio.to_thread(func, *args)`."
+    )
+
+
+def forked_error() -> BridgeError:
+    """For a fork child coming back from the ``def`` code of its parent's call."""
+    return BridgeError(
+        "A `def` dependency or body forked a child process, and this is the child: its "
+        "call, and the teardown of its dependencies, belong to the parent process. Fork "
+        "outside sync calls, or end the child (os._exit) before it returns."
+    )
+
+
+def stop_iteration_error(func: Callable[..., Any], exc: StopIteration) -> RuntimeError:
+    """What a ``def`` function's ``StopIteration`` becomes, as in a coroutine: it would
+    otherwise end whatever generator drives the call."""
+    func = getattr(func, "func", func)  # functools.partial
+    name = getattr(func, "__qualname__", repr(func))
+    error = RuntimeError(f"{name}() raised StopIteration")
+    error.__cause__ = exc
+    return error

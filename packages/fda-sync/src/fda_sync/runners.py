@@ -1,5 +1,5 @@
 """Runners: a decorator that turns a function into a complete script entry point."""
 
-from fda_sync._runnify import runnify_with_fastapi_depends
+from fda_sync._api.runnify import runnify_with_fastapi_depends
 
 __all__ = ["runnify_with_fastapi_depends"]
