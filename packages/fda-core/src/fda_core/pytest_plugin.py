@@ -14,9 +14,7 @@ configuration turns that off).
 fda-sync's plugin adds ``fda_sync_stack`` and ``fda_process_lifespan``.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
+import typing
 
 import pytest
 
@@ -29,8 +27,9 @@ from fda_core._testing.overrides import Overrides
 from fda_core._testing.overrides import around_call as _around_call
 from fda_core._testing.overrides import marked as _marked
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:  # names for annotations only: nothing public but __all__
     from collections.abc import AsyncIterator, Callable, Generator, Iterator
+    from typing import Any
 
     from fastapi import FastAPI
 
@@ -77,7 +76,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+def pytest_runtest_call(item: pytest.Item) -> "Generator[None, object, object]":
     overrides = _overrides_of(item) if isinstance(item, pytest.Function) else None
     if overrides is None:
         return (yield)
@@ -97,7 +96,7 @@ def _overrides_of(item: pytest.Function) -> Overrides | None:
 
 
 @pytest.fixture(autouse=True)
-def _fda_restore_config(request: pytest.FixtureRequest) -> Iterator[None]:
+def _fda_restore_config(request: pytest.FixtureRequest) -> "Iterator[None]":
     if not request.config.getini(_RESTORE_INI):
         yield
         return
@@ -107,7 +106,7 @@ def _fda_restore_config(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def fda_app(pytestconfig: pytest.Config) -> FastAPI:
+def fda_app(pytestconfig: pytest.Config) -> "FastAPI":
     """The FastAPI app of the ``fda_*`` fixtures: the one the ``fda_app`` ini option names
     (``"module:attribute"``), else the one given to ``configure()`` (when first needed).
     Define a ``fda_app`` fixture of your own to choose it otherwise."""
@@ -115,7 +114,7 @@ def fda_app(pytestconfig: pytest.Config) -> FastAPI:
 
 
 @pytest.fixture
-def fda_override(request: pytest.FixtureRequest) -> Iterator[Overrides]:
+def fda_override(request: pytest.FixtureRequest) -> "Iterator[Overrides]":
     """Fakes for this test only: ``fda_override[get_db] = fake_db``.
 
     A mapping you add to, in the test or in fixtures (``update()`` adds several). The fakes
@@ -151,7 +150,7 @@ def fda_stack(request: pytest.FixtureRequest) -> _api.FastApiDepsStack:
 
 
 def _on_session_loop(
-    function: Callable[[FastAPI], AsyncIterator[_api.FastApiDepsStack]],
+    function: "Callable[[FastAPI], AsyncIterator[_api.FastApiDepsStack]]",
 ) -> object:
     """A session fixture run by pytest-asyncio on its session loop, when it is installed."""
     try:
@@ -162,15 +161,15 @@ def _on_session_loop(
 
 
 @_on_session_loop
-async def _fda_stack_asyncio(fda_app: FastAPI) -> AsyncIterator[_api.FastApiDepsStack]:
+async def _fda_stack_asyncio(fda_app: "FastAPI") -> "AsyncIterator[_api.FastApiDepsStack]":
     async with _api.FastApiDepsStack(app=fda_app) as stack:
         yield stack
 
 
 @pytest.fixture(scope="session")
 async def _fda_stack_anyio(
-    fda_app: FastAPI, anyio_backend: Any
-) -> AsyncIterator[_api.FastApiDepsStack]:
+    fda_app: "FastAPI", anyio_backend: "Any"
+) -> "AsyncIterator[_api.FastApiDepsStack]":
     _loops.check_backend(anyio_backend)
     async with _api.FastApiDepsStack(app=fda_app) as stack:
         yield stack

@@ -7,15 +7,13 @@ Installed with fda-sync (``pytest11`` entry point ``fda_sync``, next to fda-core
 - ``fda_process_lifespan``: the app's lifespan for the session, shared by every sync call.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
+import typing
 
 import pytest
 
 import fda_sync as _api
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:  # names for annotations only: nothing public but __all__
     from collections.abc import Iterator
 
     from fastapi import FastAPI
@@ -24,7 +22,7 @@ __all__ = ["fda_process_lifespan", "fda_sync_stack"]
 
 
 @pytest.fixture(scope="session")
-def fda_sync_stack(fda_app: FastAPI) -> Iterator[_api.FastApiDepsStack]:
+def fda_sync_stack(fda_app: "FastAPI") -> "Iterator[_api.FastApiDepsStack]":
     """A started sync ``FastApiDepsStack`` of ``fda_app`` for the whole session.
 
     The app's lifespan starts once; everything resolved from it stays open until the
@@ -37,7 +35,7 @@ def fda_sync_stack(fda_app: FastAPI) -> Iterator[_api.FastApiDepsStack]:
 
 
 @pytest.fixture(scope="session")
-def fda_process_lifespan(fda_app: FastAPI) -> Iterator[FastAPI]:
+def fda_process_lifespan(fda_app: "FastAPI") -> "Iterator[FastAPI]":
     """``fda_app``'s lifespan for the whole session: ``start_process_lifespan()``, and
     ``stop_process_lifespan()`` at the end. Every sync call of the session shares it (its
     state is ``request.state``) instead of starting the lifespan itself. Yields the app."""
