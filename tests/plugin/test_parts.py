@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI
 from fda_core import configure, get_app, reset_config, with_fastapi_depends
 from fda_core._testing import app as app_option
 from fda_core._testing import config, loops
-from fda_core._testing.overrides import Overrides, wrap
+from fda_core._testing.overrides import Overrides, end, wrap
 from plugin.app import UserDep, get_user
 
 
@@ -65,20 +65,20 @@ def test_a_bad_fake_is_refused_where_it_is_added(fakes: object, message: str) ->
 
 def test_after_the_test_nothing_can_be_added() -> None:
     overrides = Overrides()
-    overrides.end()
+    end(overrides)
     with pytest.raises(RuntimeError, match="the test is over"):
         overrides[get_user] = str
 
 
 async def test_applied_opens_the_block_and_closes_what_was_added_in_it() -> None:
     overrides = Overrides({get_user: lambda: "bob"})
-    with overrides.applied():
+    with overrides._applied():
         assert await who() == "bob"
         overrides[get_user] = lambda: "cid"
         assert await who() == "cid"
     assert await who() == "ann"
     assert overrides[get_user]() == "cid"  # kept, for a next call (Hypothesis' examples)
-    with overrides.applied():
+    with overrides._applied():
         assert await who() == "cid"
 
 
@@ -96,7 +96,7 @@ async def test_a_task_or_thread_of_the_call_cannot_add() -> None:
         except RuntimeError as exc:
             errors.append(exc)
 
-    with overrides.applied():
+    with overrides._applied():
         with pytest.raises(RuntimeError, match="not by a thread or task it started"):
             await asyncio.create_task(task())
         runner = threading.Thread(target=thread)

@@ -25,6 +25,7 @@ from fda_core._testing import loops as _loops
 from fda_core._testing.overrides import MARKER as _MARKER
 from fda_core._testing.overrides import Overrides
 from fda_core._testing.overrides import around_call as _around_call
+from fda_core._testing.overrides import end as _end
 from fda_core._testing.overrides import marked as _marked
 
 if typing.TYPE_CHECKING:  # names for annotations only: nothing public but __all__
@@ -124,7 +125,7 @@ def fda_override(request: pytest.FixtureRequest) -> "Iterator[Overrides]":
     """
     overrides = Overrides(_marked(request.node))
     yield overrides
-    overrides.end()
+    _end(overrides)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import pytest
 
 from fda_core import override
 
-__all__ = ["MARKER", "Overrides", "around_call", "marked", "wrap"]
+__all__ = ["MARKER", "Overrides", "around_call", "end", "marked", "wrap"]
 
 #: The marker's name (and the fixture's).
 MARKER = "fda_override"
@@ -102,12 +102,11 @@ class Overrides(Mapping[Callable[..., Any], Callable[..., Any]]):
             self._call.enter(fakes)
         self._fakes.update(fakes)
 
-    def end(self) -> None:
-        """The test and its fixtures are done: nothing more can be added."""
+    def _end(self) -> None:
         self._ended = True
 
     @contextmanager
-    def applied(self) -> Generator[None, None, None]:
+    def _applied(self) -> Generator[None, None, None]:
         """Open the test's block; fakes added meanwhile nest in it, and close with it."""
         call = self._call = _Call()
         try:
@@ -115,6 +114,11 @@ class Overrides(Mapping[Callable[..., Any], Callable[..., Any]]):
                 yield
         finally:
             self._call = None
+
+
+def end(overrides: Overrides) -> None:
+    """The test and its fixtures are done: nothing more can be added."""
+    overrides._end()
 
 
 def marked(item: pytest.Item) -> dict[Callable[..., Any], Callable[..., Any]]:
@@ -155,14 +159,14 @@ def wrap(function: Callable[..., Any], overrides: Overrides) -> Callable[..., An
 
         @functools.wraps(function, updated=())
         async def call_async(*args: Any, **kwargs: Any) -> Any:
-            with overrides.applied():
+            with overrides._applied():
                 return await function(*args, **kwargs)
 
         return call_async
 
     @functools.wraps(function, updated=())
     def call(*args: Any, **kwargs: Any) -> Any:
-        with overrides.applied():
+        with overrides._applied():
             return function(*args, **kwargs)
 
     return call
