@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import unittest
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from fastapi import Depends, FastAPI
 from fda_core import FastApiDepsStack, configure, override, with_fastapi_depends
 from fda_core.pytest_plugin import Overrides
 from fda_sync import with_fastapi_depends as sync_depends
+from plugin import app as plugin_app
 from plugin.app import EVENTS, DbDep, GreetingDep, UserDep, get_db, get_user
 
 
@@ -176,3 +178,21 @@ async def test_the_session_stack_is_the_same_one(fda_stack: FastApiDepsStack) ->
     assert await fda_stack.resolve(DbDep) == "real db"
     if STACKS:  # for the session, what it resolved under the first test's fakes
         assert await fda_stack.resolve(TokenDep) == "fake token"
+
+
+@pytest.mark.fda_override({get_user: lambda: "unit"})
+class TestUnittestCases(unittest.IsolatedAsyncioTestCase):
+    """unittest runs these on its own loop: the marker's fakes reach them too."""
+
+    def setUp(self) -> None:
+        configure(app=plugin_app.app)
+
+    async def test_an_async_test_method(self) -> None:
+        assert await who() == "unit"
+
+    def test_a_sync_test_method(self) -> None:
+        @sync_depends
+        def who_sync(*, user: UserDep) -> str:
+            return user
+
+        assert who_sync() == "unit"

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import inspect
 import threading
+import unittest
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -179,9 +180,19 @@ def around_call(item: pytest.Function, overrides: Overrides) -> Generator[None, 
     The function is what pytest, pytest-asyncio and anyio each call in the end, in the
     task or thread the test runs in. A Hypothesis test calls its inner test once per
     example, which is what pytest-asyncio and anyio run on their loops: that one is wrapped.
+    ``unittest`` looks its async test methods up on the test case.
     """
     handle = getattr(item.obj, "hypothesis", None)
     inner = getattr(handle, "inner_test", None)
+    instance = item.instance
+    if isinstance(instance, unittest.TestCase) and inspect.iscoroutinefunction(item.obj):
+        # unittest runs an async test method it looks up on the instance itself.
+        setattr(instance, item.name, wrap(item.obj, overrides))
+        try:
+            yield
+        finally:
+            delattr(instance, item.name)
+        return
     if handle is not None and callable(inner):
         handle.inner_test = wrap(inner, overrides)
         try:
