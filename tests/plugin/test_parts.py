@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI
 from fda_core import configure, get_app, reset_config, with_fastapi_depends
 from fda_core._testing import app as app_option
 from fda_core._testing import config, loops
-from fda_core._testing.overrides import Overrides, end, wrap
+from fda_core._testing.overrides import Fakes, Overrides, wrap
 from plugin.app import UserDep, get_user
 
 
@@ -38,7 +38,7 @@ def test_overrides_is_a_mapping_that_is_added_to() -> None:
     def fake() -> str:
         return "fake"
 
-    overrides = Overrides({get_user: fake})
+    overrides = Overrides(Fakes({get_user: fake}))
     assert (dict(overrides), len(overrides), get_user in overrides) == ({get_user: fake}, 1, True)
     overrides.update({get_user: str})
     assert overrides[get_user] is str
@@ -57,33 +57,36 @@ def test_overrides_is_a_mapping_that_is_added_to() -> None:
     ],
 )
 def test_a_bad_fake_is_refused_where_it_is_added(fakes: object, message: str) -> None:
-    overrides = Overrides()
+    overrides = Overrides(Fakes())
     with pytest.raises(TypeError, match=message):
         overrides.update(fakes)  # type: ignore[arg-type]
     assert dict(overrides) == {}
 
 
 def test_after_the_test_nothing_can_be_added() -> None:
-    overrides = Overrides()
-    end(overrides)
+    fakes = Fakes()
+    overrides = Overrides(fakes)
+    fakes.end()
     with pytest.raises(RuntimeError, match="the test is over"):
         overrides[get_user] = str
 
 
 async def test_applied_opens_the_block_and_closes_what_was_added_in_it() -> None:
-    overrides = Overrides({get_user: lambda: "bob"})
-    with overrides._applied():
+    fakes = Fakes({get_user: lambda: "bob"})
+    overrides = Overrides(fakes)
+    with fakes.applied():
         assert await who() == "bob"
         overrides[get_user] = lambda: "cid"
         assert await who() == "cid"
     assert await who() == "ann"
     assert overrides[get_user]() == "cid"  # kept, for a next call (Hypothesis' examples)
-    with overrides._applied():
+    with fakes.applied():
         assert await who() == "cid"
 
 
 async def test_a_task_or_thread_of_the_call_cannot_add() -> None:
-    overrides = Overrides()
+    fakes = Fakes()
+    overrides = Overrides(fakes)
 
     async def task() -> None:
         overrides[get_user] = str
@@ -96,7 +99,7 @@ async def test_a_task_or_thread_of_the_call_cannot_add() -> None:
         except RuntimeError as exc:
             errors.append(exc)
 
-    with overrides._applied():
+    with fakes.applied():
         with pytest.raises(RuntimeError, match="not by a thread or task it started"):
             await asyncio.create_task(task())
         runner = threading.Thread(target=thread)
@@ -114,8 +117,8 @@ async def test_wrap_keeps_what_plugins_look_at() -> None:
         return "sync"
 
     test_async.marked = True  # type: ignore[attr-defined]
-    overrides = Overrides({get_user: lambda: "bob"})
-    wrapped_async, wrapped_sync = wrap(test_async, overrides), wrap(test_sync, overrides)
+    fakes = Fakes({get_user: lambda: "bob"})
+    wrapped_async, wrapped_sync = wrap(test_async, fakes), wrap(test_sync, fakes)
     assert inspect.iscoroutinefunction(wrapped_async)
     assert not inspect.iscoroutinefunction(wrapped_sync)
     assert (wrapped_async.__name__, wrapped_async.__wrapped__) == ("test_async", test_async)  # type: ignore[attr-defined]

@@ -23,9 +23,9 @@ from fda_core._testing import app as _app
 from fda_core._testing import config as _config
 from fda_core._testing import loops as _loops
 from fda_core._testing.overrides import MARKER as _MARKER
+from fda_core._testing.overrides import Fakes as _Fakes
 from fda_core._testing.overrides import Overrides
 from fda_core._testing.overrides import around_call as _around_call
-from fda_core._testing.overrides import end as _end
 from fda_core._testing.overrides import marked as _marked
 
 if typing.TYPE_CHECKING:  # names for annotations only: nothing public but __all__
@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 _RESTORE_INI = "fda_restore_config"
+#: The fakes of a test that asked for ``fda_override``, kept on the test's item.
+_FAKES = pytest.StashKey[_Fakes]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -78,22 +80,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> "Generator[None, object, object]":
-    overrides = _overrides_of(item) if isinstance(item, pytest.Function) else None
-    if overrides is None:
-        return (yield)
-    with _around_call(item, overrides):  # type: ignore[arg-type]  # a Function: checked
-        return (yield)
+    fakes = _fakes_of(item) if isinstance(item, pytest.Function) else None
+    if fakes is not None and isinstance(item, pytest.Function):
+        with _around_call(item, fakes):
+            return (yield)
+    return (yield)
 
 
-def _overrides_of(item: pytest.Function) -> Overrides | None:
+def _fakes_of(item: pytest.Function) -> _Fakes | None:
     """The fakes ``item`` asked for (the fixture, or markers alone), if any."""
-    if _MARKER in item.fixturenames:
-        requested = item.funcargs.get(_MARKER)
-        if isinstance(requested, Overrides):
-            return requested
-    if item.get_closest_marker(_MARKER) is None:
-        return None
-    return Overrides(_marked(item))
+    fakes = item.stash.get(_FAKES, None)
+    if fakes is None and item.get_closest_marker(_MARKER) is not None:
+        fakes = _Fakes(_marked(item))
+    return fakes
 
 
 @pytest.fixture(autouse=True)
@@ -123,9 +122,9 @@ def fda_override(request: pytest.FixtureRequest) -> "Iterator[Overrides]":
     first line for what fixtures added; they are gone after the test. Fakes of
     ``@pytest.mark.fda_override({...})`` markers are in it already.
     """
-    overrides = Overrides(_marked(request.node))
-    yield overrides
-    _end(overrides)
+    fakes = request.node.stash[_FAKES] = _Fakes(_marked(request.node))
+    yield Overrides(fakes)
+    fakes.end()
 
 
 @pytest.fixture(scope="session")

@@ -23,12 +23,12 @@ import pytest
 
 from fda_core import override
 
-__all__ = ["MARKER", "Overrides", "around_call", "end", "marked", "wrap"]
+__all__ = ["MARKER", "FakeMapping", "Fakes", "Overrides", "around_call", "marked", "wrap"]
 
 #: The marker's name (and the fixture's).
 MARKER = "fda_override"
 
-Fakes = Mapping[Callable[..., Any], Callable[..., Any]]
+FakeMapping = Mapping[Callable[..., Any], Callable[..., Any]]
 
 
 def _current_task() -> asyncio.Task[Any] | None:
@@ -46,7 +46,7 @@ class _Call:
         self.task = _current_task()
         self.blocks = ExitStack()
 
-    def enter(self, fakes: Fakes) -> None:
+    def enter(self, fakes: FakeMapping) -> None:
         if threading.get_ident() != self.thread or _current_task() is not self.task:
             raise RuntimeError(
                 "fda_override: fakes added while the test runs must be added by the test "
@@ -54,6 +54,43 @@ class _Call:
                 "test). There, write `with override({...}):` around the calls instead."
             )
         self.blocks.enter_context(override(fakes))
+
+
+class Fakes:
+    """The fakes of one test, and the call of the test that applies them: what the plugin
+    keeps of a test (``Overrides`` is what the test and its fixtures see of it)."""
+
+    def __init__(self, fakes: FakeMapping | None = None) -> None:
+        self.mapping: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self._call: _Call | None = None
+        self._ended = False
+        if fakes:
+            self.add(fakes)
+
+    def add(self, fakes: FakeMapping) -> None:
+        override(fakes)  # refuses a bad key or replacement here, where it is written
+        if self._ended:
+            raise RuntimeError(
+                "fda_override: the test is over, its fakes are gone: add fakes in the test "
+                "or in the setup of a fixture, before its `yield`."
+            )
+        if self._call is not None:
+            self._call.enter(fakes)
+        self.mapping.update(fakes)
+
+    def end(self) -> None:
+        """The test and its fixtures are done: nothing more can be added."""
+        self._ended = True
+
+    @contextmanager
+    def applied(self) -> Generator[None, None, None]:
+        """Open the test's block; fakes added meanwhile nest in it, and close with it."""
+        call = self._call = _Call()
+        try:
+            with override(dict(self.mapping)), call.blocks:
+                yield
+        finally:
+            self._call = None
 
 
 class Overrides(Mapping[Callable[..., Any], Callable[..., Any]]):
@@ -66,24 +103,22 @@ class Overrides(Mapping[Callable[..., Any], Callable[..., Any]]):
     Fakes can be added and replaced, not removed.
     """
 
-    def __init__(self, fakes: Fakes | None = None) -> None:
-        self._fakes: dict[Callable[..., Any], Callable[..., Any]] = {}
-        self._call: _Call | None = None
-        self._ended = False
-        if fakes:
-            self.update(fakes)
+    __slots__ = ("_fakes",)
+
+    def __init__(self, fakes: Fakes) -> None:
+        self._fakes = fakes
 
     def __getitem__(self, dependency: Callable[..., Any]) -> Callable[..., Any]:
-        return self._fakes[dependency]
+        return self._fakes.mapping[dependency]
 
     def __iter__(self) -> Iterator[Callable[..., Any]]:
-        return iter(self._fakes)
+        return iter(self._fakes.mapping)
 
     def __len__(self) -> int:
-        return len(self._fakes)
+        return len(self._fakes.mapping)
 
     def __setitem__(self, dependency: Callable[..., Any], fake: Callable[..., Any]) -> None:
-        self.update({dependency: fake})
+        self._fakes.add({dependency: fake})
 
     def __delitem__(self, dependency: Callable[..., Any]) -> None:
         raise TypeError(
@@ -91,35 +126,9 @@ class Overrides(Mapping[Callable[..., Any], Callable[..., Any]]):
             "test, write `with override({...}):` around that part instead."
         )
 
-    def update(self, fakes: Fakes, /) -> None:
+    def update(self, fakes: FakeMapping, /) -> None:
         """Add ``fakes`` (dependency -> replacement, as ``app.dependency_overrides``)."""
-        override(fakes)  # refuses a bad key or replacement here, where it is written
-        if self._ended:
-            raise RuntimeError(
-                "fda_override: the test is over, its fakes are gone: add fakes in the test "
-                "or in the setup of a fixture, before its `yield`."
-            )
-        if self._call is not None:
-            self._call.enter(fakes)
-        self._fakes.update(fakes)
-
-    def _end(self) -> None:
-        self._ended = True
-
-    @contextmanager
-    def _applied(self) -> Generator[None, None, None]:
-        """Open the test's block; fakes added meanwhile nest in it, and close with it."""
-        call = self._call = _Call()
-        try:
-            with override(dict(self._fakes)), call.blocks:
-                yield
-        finally:
-            self._call = None
-
-
-def end(overrides: Overrides) -> None:
-    """The test and its fixtures are done: nothing more can be added."""
-    overrides._end()
+        self._fakes.add(fakes)
 
 
 def marked(item: pytest.Item) -> dict[Callable[..., Any], Callable[..., Any]]:
@@ -150,8 +159,8 @@ def _problem(fakes: Any) -> str:
     return ""
 
 
-def wrap(function: Callable[..., Any], overrides: Overrides) -> Callable[..., Any]:
-    """``function`` called inside the block of ``overrides``, in the task that calls it.
+def wrap(function: Callable[..., Any], fakes: Fakes) -> Callable[..., Any]:
+    """``function`` called inside the block of ``fakes``, in the task that calls it.
 
     Its ``__dict__`` is not copied: a plugin that marks the wrapper it made (anyio marks
     the inner test of a Hypothesis test) must not mistake this one for it.
@@ -160,22 +169,22 @@ def wrap(function: Callable[..., Any], overrides: Overrides) -> Callable[..., An
 
         @functools.wraps(function, updated=())
         async def call_async(*args: Any, **kwargs: Any) -> Any:
-            with overrides._applied():
+            with fakes.applied():
                 return await function(*args, **kwargs)
 
         return call_async
 
     @functools.wraps(function, updated=())
     def call(*args: Any, **kwargs: Any) -> Any:
-        with overrides._applied():
+        with fakes.applied():
             return function(*args, **kwargs)
 
     return call
 
 
 @contextmanager
-def around_call(item: pytest.Function, overrides: Overrides) -> Generator[None, None, None]:
-    """While ``item`` runs, its test function is wrapped in the block of ``overrides``.
+def around_call(item: pytest.Function, fakes: Fakes) -> Generator[None, None, None]:
+    """While ``item`` runs, its test function is wrapped in the block of ``fakes``.
 
     The function is what pytest, pytest-asyncio and anyio each call in the end, in the
     task or thread the test runs in. A Hypothesis test calls its inner test once per
@@ -187,21 +196,21 @@ def around_call(item: pytest.Function, overrides: Overrides) -> Generator[None, 
     instance = item.instance
     if isinstance(instance, unittest.TestCase) and inspect.iscoroutinefunction(item.obj):
         # unittest runs an async test method it looks up on the instance itself.
-        setattr(instance, item.name, wrap(item.obj, overrides))
+        setattr(instance, item.name, wrap(item.obj, fakes))
         try:
             yield
         finally:
             delattr(instance, item.name)
         return
     if handle is not None and callable(inner):
-        handle.inner_test = wrap(inner, overrides)
+        handle.inner_test = wrap(inner, fakes)
         try:
             yield
         finally:
             handle.inner_test = inner
         return
     function = item.obj
-    item.obj = wrap(function, overrides)
+    item.obj = wrap(function, fakes)
     try:
         yield
     finally:
