@@ -52,6 +52,7 @@ def test_mistakes_under_pytest_asyncio(inner: Inner) -> None:
         "This is an anyio test, but pytest-asyncio's auto mode runs async fixtures",
     ):
         assert message in text
+    assert "During handling of the above exception" not in text  # one message each
     assert inner.events() == []  # nothing started
 
 
@@ -72,4 +73,5 @@ def test_anyio_needs_a_session_scoped_backend(inner: Inner) -> None:
     text = output(result)
     assert "Give it session scope in conftest.py" in text
     assert 'def anyio_backend():\n        return "asyncio"' in "\n".join(result.outlines)
+    assert "During handling of the above exception" not in text
     assert inner.events() == []

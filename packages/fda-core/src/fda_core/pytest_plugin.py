@@ -140,13 +140,10 @@ def fda_stack(request: pytest.FixtureRequest) -> _api.FastApiDepsStack:
     try:
         stack: _api.FastApiDepsStack = request.getfixturevalue(name)
     except pytest.fail.Exception as exc:
-        if name != _loops.ANYIO_STACK or "ScopeMismatch" not in str(exc):
-            raise
-        mismatch = True  # anyio_backend is module-scoped: say how to fix it, below
-    else:
-        return stack
-    assert mismatch
-    pytest.fail(_loops.SCOPE_MISMATCH, pytrace=False)
+        if name == _loops.ANYIO_STACK and "ScopeMismatch" in str(exc):  # say how to fix it
+            raise pytest.fail.Exception(_loops.SCOPE_MISMATCH, pytrace=False) from None
+        raise
+    return stack
 
 
 def _on_session_loop(
