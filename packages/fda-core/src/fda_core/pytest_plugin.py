@@ -78,13 +78,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _loops.check_loop_scope(item)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> "Generator[None, object, object]":
+@pytest.hookimpl(hookwrapper=True)  # the old style: what every pluggy release runs
+def pytest_runtest_call(item: pytest.Item) -> "Generator[None, object, None]":
     fakes = _fakes_of(item) if isinstance(item, pytest.Function) else None
     if fakes is not None and isinstance(item, pytest.Function):
         with _around_call(item, fakes):
-            return (yield)
-    return (yield)
+            yield
+        return
+    yield
 
 
 def _fakes_of(item: pytest.Function) -> _Fakes | None:
@@ -149,12 +150,19 @@ def fda_stack(request: pytest.FixtureRequest) -> _api.FastApiDepsStack:
 def _on_session_loop(
     function: "Callable[[FastAPI], AsyncIterator[_api.FastApiDepsStack]]",
 ) -> object:
-    """A session fixture run by pytest-asyncio on its session loop, when it is installed."""
+    """A session fixture run by pytest-asyncio on its session loop, when it is installed.
+
+    Loaded in every pytest run of an environment with fda-core, the plugin must load
+    whatever else is there: without pytest-asyncio, or with one older than loop scopes
+    (0.24), it is a plain fixture, which an old pytest-asyncio may still run."""
     try:
         from pytest_asyncio import fixture
     except ImportError:  # never requested then (see _loops.pick)
         return pytest.fixture(scope="session")(function)
-    return fixture(scope="session", loop_scope="session")(function)
+    try:
+        return fixture(scope="session", loop_scope="session")(function)
+    except TypeError:  # pytest-asyncio < 0.24
+        return pytest.fixture(scope="session")(function)
 
 
 @_on_session_loop
