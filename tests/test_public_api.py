@@ -69,9 +69,11 @@ PUBLIC_MODULES = [
     *SPEC_API,
     "fastapi_depends_anywhere.sync.celery",
     "fda_core",
+    "fda_core.pytest_plugin",
     "fda_sync",
     "fda_sync.runners",
     "fda_sync.celery",
+    "fda_sync.pytest_plugin",
 ]
 DISTRIBUTIONS = {
     "fda-core": "fda_core",

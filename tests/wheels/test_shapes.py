@@ -7,6 +7,9 @@
 - meta (``pip install fastapi-depends-anywhere``): everything in SPEC.md but runnify, which
   raises an ImportError naming the command that installs it.
 - meta-asyncer (``pip install "fastapi-depends-anywhere[asyncer]"``): everything.
+
+In every shape, pytest finds fda-core's plugin (the async fixtures); with fda-sync, fda-sync's
+too (the sync ones), and no others.
 """
 
 from __future__ import annotations
@@ -366,3 +369,119 @@ def test_the_readmes_first_example_runs_with_this_shapes_import_name(tmp_path: P
     )
     assert (run.returncode, run.stderr) == (0, "")
     assert run.stdout == first["output"]
+
+
+# --- The pytest plugins: each shape's fixtures, and no others ----------------------------
+
+#: The pytest11 entry points each shape registers: fda-core's plugin in every shape,
+#: fda-sync's where fda-sync is installed; the meta-package brings both as dependencies.
+PLUGINS = {"fda_core": "fda_core.pytest_plugin"} | (
+    {"fda_sync": "fda_sync.pytest_plugin"} if HAS_SYNC else {}
+)
+SYNC_FIXTURES = ["fda_sync_stack", "fda_process_lifespan"]
+
+PLUGIN_APP = """
+import os
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+
+
+def log(event):
+    with open(os.environ["FDA_EVENTS"], "a") as events:
+        events.write(event + "\\n")
+
+
+@asynccontextmanager
+async def lifespan(app):
+    log("startup")
+    yield {"greeting": "hello"}
+    log("shutdown")
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_db():
+    log("db open")
+    yield "real db"
+    log("db close")
+
+
+async def get_greeting(request: Request) -> str:
+    return request.state.greeting
+
+
+DbDep = Annotated[str, Depends(get_db)]
+GreetingDep = Annotated[str, Depends(get_greeting)]
+"""
+
+PLUGIN_TESTS = """
+import pytest
+
+from fda_core import with_fastapi_depends
+from myapp import DbDep, GreetingDep, app, get_db
+
+
+@with_fastapi_depends(app=app)
+async def which_db(*, db: DbDep) -> str:
+    return db
+
+
+async def test_the_async_fixtures(fda_stack, fda_override):
+    assert await fda_stack.resolve(GreetingDep) == "hello"
+    fda_override[get_db] = lambda: "fake db"
+    assert await which_db() == "fake db"
+
+
+def test_the_sync_stack(fda_sync_stack):
+    assert fda_sync_stack.resolve(DbDep) == "real db"
+
+
+def test_the_process_lifespan(fda_process_lifespan, fda_app):
+    assert fda_process_lifespan is fda_app
+"""
+
+
+def test_the_shapes_pytest_plugins_are_registered() -> None:
+    ours = {
+        entry.name: entry.value
+        for entry in importlib.metadata.entry_points(group="pytest11")
+        if entry.value.split(".")[0] in set(MODULES.values())
+    }
+    assert ours == PLUGINS
+    for value in PLUGINS.values():
+        assert importlib.import_module(value).__file__ is not None
+
+
+def test_the_shapes_fixtures_in_a_pytest_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fda-core alone has the async fixtures and no sync ones (and no ImportError for want
+    of fda-sync); a shape with fda-sync has both."""
+    events = pytester.path / "events.log"
+    monkeypatch.setenv("FDA_EVENTS", str(events))
+    pytester.makeini(
+        "[pytest]\n"
+        "asyncio_mode = auto\n"
+        "asyncio_default_fixture_loop_scope = session\n"
+        "asyncio_default_test_loop_scope = session\n"
+        "fda_app = myapp:app\n"
+    )
+    pytester.makepyfile(myapp=PLUGIN_APP, test_fixtures=PLUGIN_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=240)
+    text = "\n".join(result.outlines + result.errlines)
+    assert "ImportError" not in text
+    assert "ModuleNotFoundError" not in text
+    if HAS_SYNC:
+        result.assert_outcomes(passed=3)
+        # The async stack's lifespan on the tests' loop, and the one on the sync API's loop
+        # that the sync stack (its db) and the process lifespan share.
+        lines = events.read_text().splitlines()
+        assert sorted(lines) == sorted(["startup", "shutdown"] * 2 + ["db open", "db close"])
+        return
+    result.assert_outcomes(passed=1, errors=2)
+    for fixture in SYNC_FIXTURES:
+        assert f"fixture '{fixture}' not found" in text
+    assert events.read_text().splitlines() == ["startup", "shutdown"]
