@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from docs_runner import blocks
+from docs_runner import blocks, files
 
 PAGE = Path(__file__).parents[2] / "docs" / "testing.md"
 #: The page's project files the section's files need, and the section's own.
@@ -29,19 +29,20 @@ def test_the_section_holds_its_files_in_the_page() -> None:
 
 @pytest.mark.process
 def test_the_sections_tests_pass_as_pasted(pytester: pytest.Pytester) -> None:
-    files = {
-        block.title: block.body
-        for block in blocks(PAGE)
-        if block.title and (block.title in SHARED or block.title.startswith(SECTION))
+    # The page's own files and those it links to (myapp/main.py is on Getting started).
+    needed = {
+        title: body
+        for title, body in files(PAGE).items()
+        if title in SHARED or title.startswith(SECTION)
     }
-    assert set(SHARED) <= set(files)
-    for title, body in files.items():
+    assert set(SHARED) <= set(needed)
+    for title, body in needed.items():
         path = pytester.path / title
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body)
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-W", "error", SECTION, timeout=240
     )
-    tests = re.findall(r"^(?:async )?def (test_\w+)", files["plugin/test_plugin.py"], re.M)
+    tests = re.findall(r"^(?:async )?def (test_\w+)", needed["plugin/test_plugin.py"], re.M)
     assert len(tests) == 5
     result.assert_outcomes(passed=len(tests))
