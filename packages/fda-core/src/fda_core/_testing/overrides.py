@@ -145,7 +145,11 @@ def marked(item: pytest.Item) -> dict[Callable[..., Any], Callable[..., Any]]:
             )
         problem = _problem(mark.args[0])
         if problem:
-            pytest.fail(f"{item.nodeid}: @pytest.mark.{MARKER}: {problem}", pytrace=False)
+            pytest.fail(
+                f"{item.nodeid}: @pytest.mark.{MARKER} got fakes that override() refuses: "
+                f"{problem}",
+                pytrace=False,
+            )
         fakes.update(mark.args[0])
     return fakes
 
