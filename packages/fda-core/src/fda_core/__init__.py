@@ -7,7 +7,13 @@ route handler with the same signature would get.
 from importlib.metadata import version as _version
 
 from fda_core._check import check_routes_and_dependencies_are_async
-from fda_core._config import configure, get_app, reset_config
+from fda_core._config import (
+    configure,
+    get_app,
+    get_context_factory,
+    is_configured,
+    reset_config,
+)
 from fda_core._decorators import (
     aiter_with_fastapi_depends,
     with_fastapi_depends,
@@ -27,6 +33,8 @@ __all__ = [
     "check_routes_and_dependencies_are_async",
     "configure",
     "get_app",
+    "get_context_factory",
+    "is_configured",
     "override",
     "reset_config",
     "resolve_fastapi_depends",

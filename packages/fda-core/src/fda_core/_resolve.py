@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from fda_core._analysis import Analysis, analyse, decorating_names
-from fda_core._config import get_configured_app
+from fda_core._config import get_app
 from fda_core._lifespan import lifespan_state
 from fda_core._override import overrides_provider, scoped_overrides
 from fda_core._resolution import planned_resolution, request_factory, resolution
@@ -46,7 +46,7 @@ async def resolve_fastapi_depends(
     around the call win over them.
     """
     check_scope(scope, "scope")
-    app = get_configured_app()
+    app = get_app()
     if app is None and isinstance(dependency_overrides_provider, FastAPI):
         app = dependency_overrides_provider
     provider = dependency_overrides_provider if dependency_overrides_provider is not None else app
