@@ -29,7 +29,7 @@ from fda_core._plan import Plan, Teardown, compile_plan
 from fda_core._resolution import run_background, solve_into
 from fda_core._scope import build_scope, receive_no_body
 
-__all__ = ["FastApiDepsStack", "StackSession", "resolve_held"]
+__all__ = ["ALREADY", "FastApiDepsStack", "StackSession", "resolve_held", "running"]
 
 T = TypeVar("T")
 Self = TypeVar("Self", bound="FastApiDepsStack")
@@ -137,7 +137,19 @@ _NOT_STARTED = (
     "Call start() first (`await stack.start()`): this FastApiDepsStack is not started. "
     "Or use `async with FastApiDepsStack(app=app) as stack:`."
 )
-CLOSED = "FastApiDepsStack is closed (or closing): create a new one to resolve more dependencies."
+CLOSED = (
+    "FastApiDepsStack is closed (or closing): start() it again, or create a new one, to "
+    "resolve more dependencies."
+)
+ALREADY = "FastApiDepsStack.start() was called already: close() it before starting it again."
+
+
+def running(held: TaskHeld[Any] | None) -> bool:
+    """Whether a stack's holder is entered or entering, and not yet done: ``start()`` again
+    is refused then. After ``close()``, or a ``start()`` that failed, a stack starts afresh
+    (as 1.x's did)."""
+    task = None if held is None else held.task
+    return task is not None and not task.done()
 
 
 async def resolve_held(held: TaskHeld[StackSession], session: StackSession, target: Any) -> Any:
@@ -170,8 +182,8 @@ class FastApiDepsStack:
 
     async def start(self: Self) -> Self:
         """Run the lifespan's startup. The app is looked up now if none was given."""
-        if self._held is not None:
-            raise RuntimeError("FastApiDepsStack.start() was called already.")
+        if running(self._held):
+            raise RuntimeError(ALREADY)
         self._held = TaskHeld(StackSession(resolve_app(self._app)))
         self._session = await self._held.enter()
         return self
@@ -203,11 +215,11 @@ class FastApiDepsStack:
         """Tear down every resolved dependency (in reverse order), then run shutdown.
 
         ``exc``, if given, is thrown into the yield dependencies (their rollback branches
-        run). Closing twice is a no-op.
+        run). Closing twice, or a stack never started, is a no-op (cleanup code may close
+        a stack whose ``start()`` failed).
         """
-        if self._held is None:
-            raise RuntimeError(_NOT_STARTED)
-        await self._held.exit(exc)
+        if self._held is not None:
+            await self._held.exit(exc)
 
     async def __aenter__(self: Self) -> Self:
         return await self.start()
