@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -152,6 +153,48 @@ def _verifytypes_problems(completeness: dict[str, object]) -> str:
 def lock(session: nox.Session) -> None:
     """uv.lock matches pyproject.toml (never rewritten here)."""
     session.run("uv", "lock", "--check")
+
+
+# --- The one version ------------------------------------------------------------------
+
+#: In each member's pyproject.toml: its version, and its exact pins on its siblings.
+VERSION_LINE = re.compile(r'^version = "(?P<version>[^"]*)"$', re.MULTILINE)
+SIBLING_PIN = re.compile(
+    r'"(?P<name>fda-core|fda-sync)(?P<extras>\[[\w,-]+\])?==(?P<version>[^"]*)"'
+)
+
+
+@nox.session(python=False)
+def version(session: nox.Session) -> None:
+    """Print the version of the three distributions, or set it: nox -s version -- 2.1.0.
+
+    One command writes it everywhere it lives: the version of each pyproject.toml and the
+    exact pins between them (uv_build reads no dynamic version, and `uv version` sets one
+    member's and no pin), then relocks. tests/test_public_api.py fails if they disagree."""
+    files = [ROOT / "packages" / name / "pyproject.toml" for name in PACKAGES]
+    if not session.posargs:
+        found = [
+            (f"{path.parent.name}: {match[0]}", match["version"])
+            for path in files
+            for pattern in (VERSION_LINE, SIBLING_PIN)
+            for match in pattern.finditer(path.read_text())
+        ]
+        if len({version for _, version in found}) != 1:
+            lines = "\n  ".join(line for line, _ in found)
+            session.error(f"the pyproject.toml files disagree:\n  {lines}")
+        session.log(f"version {_workspace_version()}")
+        return
+    (new,) = session.posargs
+    if not re.fullmatch(r"\d+\.\d+\.\d+((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?", new):
+        session.error(f"{new!r} is not a release version (like 2.1.0, 2.1.0rc1)")
+    for path in files:
+        text = path.read_text()
+        text, count = VERSION_LINE.subn(f'version = "{new}"', text)
+        assert count == 1, f"{path}: {count} version lines"
+        text = SIBLING_PIN.sub(lambda m: f'"{m["name"]}{m["extras"] or ""}=={new}"', text)
+        path.write_text(text)
+    session.run("uv", "lock", external=True)
+    session.log(f"version {new}: {', '.join(PACKAGES)} and their pins; uv.lock updated")
 
 
 # --- Install shapes, tested from the built wheels -------------------------------------
