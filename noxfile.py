@@ -5,8 +5,12 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
+import shlex
 import shutil
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,7 +22,7 @@ nox.options.download_python = "never"
 nox.options.reuse_existing_virtualenvs = False
 # The default set is what CI runs (.ci/run runs `python -m nox`); README.md's Develop section
 # gives what it costs, measured.
-nox.options.sessions = ["lint", "typing", "lock", "tests", "wheels", "lowest", "docs", "demo"]
+nox.options.sessions = ["lint", "typing", "lock", "tests", "release", "lowest", "docs", "demo"]
 
 # Interpreters are never downloaded: use the ones installed with pyenv, if any.
 for _bin in sorted(glob.glob("/root/.pyenv/versions/3.1[0-9].*/bin"), reverse=True):
@@ -199,17 +203,75 @@ def lock(session: nox.Session) -> None:
     session.run("uv", "lock", "--check")
 
 
-# --- Install shapes, tested from the built wheels -------------------------------------
+# --- The one version ------------------------------------------------------------------
+
+#: In each member's pyproject.toml: its version, and its exact pins on its siblings.
+VERSION_LINE = re.compile(r'^version = "(?P<version>[^"]*)"$', re.MULTILINE)
+SIBLING_PIN = re.compile(
+    r'"(?P<name>fda-core|fda-sync)(?P<extras>\[[\w,-]+\])?==(?P<version>[^"]*)"'
+)
+
+
+@nox.session(python=False)
+def version(session: nox.Session) -> None:
+    """Print the version of the three distributions, or set it: nox -s version -- 2.1.0.
+
+    One command writes it everywhere it lives: the version of each pyproject.toml and the
+    exact pins between them (uv_build reads no dynamic version, and `uv version` sets one
+    member's and no pin), then relocks. tests/test_public_api.py fails if they disagree."""
+    files = [ROOT / "packages" / name / "pyproject.toml" for name in PACKAGES]
+    if not session.posargs:
+        found = [
+            (f"{path.parent.name}: {match[0]}", match["version"])
+            for path in files
+            for pattern in (VERSION_LINE, SIBLING_PIN)
+            for match in pattern.finditer(path.read_text())
+        ]
+        if len({version for _, version in found}) != 1:
+            lines = "\n  ".join(line for line, _ in found)
+            session.error(f"the pyproject.toml files disagree:\n  {lines}")
+        session.log(f"version {_workspace_version()}")
+        return
+    (new,) = session.posargs
+    if not re.fullmatch(r"\d+\.\d+\.\d+((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?", new):
+        session.error(f"{new!r} is not a release version (like 2.1.0, 2.1.0rc1)")
+    for path in files:
+        text = path.read_text()
+        text, count = VERSION_LINE.subn(f'version = "{new}"', text)
+        assert count == 1, f"{path}: {count} version lines"
+        text = SIBLING_PIN.sub(lambda m: f'"{m["name"]}{m["extras"] or ""}=={new}"', text)
+        path.write_text(text)
+    session.run("uv", "lock", external=True)
+    session.log(f"version {new}: {', '.join(PACKAGES)} and their pins; uv.lock updated")
+
+
+# --- The release artifacts, and the install shapes tested from them ----------------------
 
 #: shape -> (what a user installs, the distribution whose locked dependencies come with it,
-#: its extra). tests/wheels/test_shapes.py holds what must (not) be importable in each.
-SHAPES = {
-    "core": ("fda-core", "fda-core", None),
-    "sync": ("fda-sync", "fda-sync", None),
-    "meta": ("fastapi-depends-anywhere", "fastapi-depends-anywhere", None),
-    "meta-asyncer": ("fastapi-depends-anywhere[asyncer]", "fastapi-depends-anywhere", "asyncer"),
+#: its extras). tests/wheels/test_shapes.py holds what must (not) be importable in each.
+SHAPES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "core": ("fda-core", "fda-core", ()),
+    "sync": ("fda-sync", "fda-sync", ()),
+    "meta": ("fastapi-depends-anywhere", "fastapi-depends-anywhere", ()),
+    "meta-asyncer": ("fastapi-depends-anywhere[asyncer]", "fastapi-depends-anywhere", ("asyncer",)),
+    # A 1.x requirement naming 1.x's extras.
+    "meta-all": (
+        "fastapi-depends-anywhere[all,build]",
+        "fastapi-depends-anywhere",
+        ("all", "build"),
+    ),
 }
+#: The README's install commands, each run as written with pip itself in a fresh venv: from
+#: a clone ("source"), and from the wheels of `uv build` ("readme-wheels"). Both install
+#: what meta-asyncer does.
+README_SHAPES = {"source": "pip install ./packages/", "readme-wheels": "pip install --find-links"}
+#: The shapes a 1.x code base (tests/compat) runs in too: with asyncer, as 1.x's runnify needed.
+V1_SHAPES = {"meta-asyncer", "meta-all", *README_SHAPES}
+ALL_SHAPES = [*SHAPES, *README_SHAPES]
+#: What `release` installs: meta-asyncer is what the README's wheel command installs.
+RELEASE_SHAPES = [shape for shape in ALL_SHAPES if shape != "meta-asyncer"]
 WHEELS_PYTHON = "3.13"
+ARTIFACTS = (".tar.gz", ".whl")  # sdists, wheels
 
 
 def _workspace_version() -> str:
@@ -237,110 +299,176 @@ def _export(session: nox.Session, target: Path, *selection: str) -> Path:
     return target
 
 
+def _build(session: nox.Session, tmp: Path) -> Path:
+    """The sdist and the wheel of each distribution, each from the source tree, in one
+    folder (the wheels are compared with those the sdists build in `release`)."""
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)  # never test yesterday's artifacts
+    for kind in ("--sdist", "--wheel"):
+        session.run("uv", "build", "--all-packages", kind, f"--out-dir={dist}", external=True)
+    built = sorted(path.name for path in dist.iterdir() if path.name.endswith(ARTIFACTS))
+    session.log(f"built: {built}")
+    if len(built) != 2 * len(PACKAGES):
+        session.error(f"expected an sdist and a wheel of each of {list(PACKAGES)}: {built}")
+    return dist
+
+
 @nox.session(python=False)
 def wheels(session: nox.Session) -> None:
-    """Each install shape in a fresh venv, from the built wheels only, runs its tests.
+    """Each install shape in a fresh venv, from freshly built wheels only, runs its tests.
 
-    The wheels are built once; each shape's venv gets the locked third-party packages, then
-    the project from the wheels alone (tests/wheels). The "source" shape installs the three
-    package folders with plain pip, as the README says to from a clone."""
+    `nox -s wheels -- core` tests one shape (ALL_SHAPES names them). `release`, in the
+    default set, does this too, after checking the artifacts."""
     tmp = Path(session.create_tmp()).resolve()
-    dist = tmp / "dist"
-    shutil.rmtree(dist, ignore_errors=True)  # never test yesterday's wheels
-    session.run("uv", "build", "--all-packages", f"--out-dir={dist}", external=True)
-    built = sorted(path.name for path in dist.glob("*.whl"))
-    session.log(f"built: {built}")
-    if len(built) != len(PACKAGES):
-        session.error(f"expected {len(PACKAGES)} wheels in {dist}, got {built}")
+    _install_shapes(session, tmp, _build(session, tmp), session.posargs or ALL_SHAPES)
+
+
+@nox.session(python=WHEELS_PYTHON)
+def release(session: nox.Session) -> None:
+    """The six release artifacts: built, checked, and installed in every install shape.
+
+    Built once (`uv build`: an sdist and a wheel per distribution); `twine check --strict`;
+    a wheel built again from each unpacked sdist must be the same, file for file, and the
+    metadata PyPI shows complete (tests/wheels/test_artifacts.py); then every install shape
+    from them, as `wheels` does, the README's commands and `uv add` of a clone's path."""
+    tmp = Path(session.create_tmp()).resolve()
+    dist = _build(session, tmp)
+    session.install("-r", str(_export(session, tmp / "release.txt", "--only-group", "release")))
+    artifacts = sorted(str(path) for path in dist.iterdir() if path.name.endswith(ARTIFACTS))
+    session.run("twine", "check", "--strict", *artifacts)
+    from_sdist = tmp / "from-sdist"
+    shutil.rmtree(from_sdist, ignore_errors=True)
+    for sdist in sorted(dist.glob("*.tar.gz")):
+        with tarfile.open(sdist) as archive:
+            archive.extractall(from_sdist / "src", filter="data")
+        unpacked = from_sdist / "src" / sdist.name.removesuffix(".tar.gz")
+        session.run(
+            "uv", "build", "--wheel", f"--out-dir={from_sdist}", str(unpacked), external=True
+        )
+    checks = {"FDA_DIST": str(dist), "FDA_FROM_SDIST": str(from_sdist)}
+    _install_shapes(session, tmp, dist, session.posargs or RELEASE_SHAPES, checks)
+    _uv_add_from_a_clone(session)
+
+
+def _install_shapes(
+    session: nox.Session,
+    tmp: Path,
+    dist: Path,
+    shapes: list[str],
+    artifacts: dict[str, str] | None = None,
+) -> None:
+    """Each shape in a fresh venv: the locked third-party packages, then the project from
+    ``dist`` alone (or as the README says), then its tests: tests/wheels, tests/compat
+    where a 1.x code base runs, and the artifacts' checks (``artifacts``) in the last."""
     version = _workspace_version()
     runner = _export(session, tmp / "runner.txt", "--only-group", "wheels")
-    only = session.posargs or [*SHAPES, "source"]
-    for shape in only:
-        if shape == "source":
-            _from_source(session, tmp, runner, version)
-            continue
-        requirement, distribution, extra = SHAPES[shape]
-        session.log(f"--- shape {shape}: pip install {requirement!r}")
+    for shape in shapes:
+        session.log(f"--- shape {shape}")
         venv = tmp / f"venv-{shape}"
         shutil.rmtree(venv, ignore_errors=True)
-        session.run("uv", "venv", "--quiet", f"--python={WHEELS_PYTHON}", str(venv), external=True)
-        python = str(venv / "bin" / "python")
-        extras = ["--extra", extra] if extra else []
-        deps = _export(session, tmp / f"deps-{shape}.txt", "--package", distribution, *extras)
-        # Third-party dependencies at their locked versions, then the project from the
-        # built wheels alone: --no-index, so no registry can stand in for them.
-        pip = ("uv", "pip", "install", "--quiet", f"--python={python}")
-        session.run(*pip, "-r", str(deps), "-r", str(runner), external=True)
-        session.run(
-            *pip,
-            "--no-index",
-            f"--find-links={dist}",
-            *(f"--reinstall-package={name}" for name in PACKAGES),
-            requirement,
-            external=True,
-        )
-        session.run("uv", "pip", "freeze", f"--python={python}", external=True)
-        session.run("uv", "pip", "check", f"--python={python}", external=True)
+        if shape in README_SHAPES:
+            _readme_install(session, tmp, venv, runner, dist, README_SHAPES[shape])
+        else:
+            _wheel_install(session, tmp, venv, runner, dist, shape)
+        tests = ["tests/wheels", *(["tests/compat"] if shape in V1_SHAPES else [])]
+        env = {"FDA_WHEEL_SHAPE": "meta-asyncer" if shape in README_SHAPES else shape}
+        if artifacts and shape == shapes[-1]:
+            env.update(artifacts)
         session.run(
             str(venv / "bin" / "pytest"),
-            "tests/wheels",
+            *tests,
             "-p",
             "no:cacheprovider",
-            env={"FDA_WHEEL_SHAPE": shape, "FDA_WHEEL_VERSION": version},
+            env={**env, "FDA_WHEEL_VERSION": version},
             external=True,
         )
 
 
-def _from_source(session: nox.Session, tmp: Path, runner: Path, version: str) -> None:
-    """The README's from-source command, with pip itself, in a fresh venv: the three folders
-    in one ``pip install`` (the exact pins between them name distributions no index has)."""
-    command = _readme_source_install()
-    session.log(f"--- shape source: {command}")
-    venv = tmp / "venv-source"
-    shutil.rmtree(venv, ignore_errors=True)
+def _wheel_install(
+    session: nox.Session, tmp: Path, venv: Path, runner: Path, dist: Path, shape: str
+) -> None:
+    """The shape's requirement, from the built wheels alone."""
+    requirement, distribution, extras = SHAPES[shape]
+    session.log(f"pip install {requirement!r}")
+    session.run("uv", "venv", "--quiet", f"--python={WHEELS_PYTHON}", str(venv), external=True)
+    python = str(venv / "bin" / "python")
+    selection = [f"--extra={extra}" for extra in extras]
+    deps = _export(session, tmp / f"deps-{shape}.txt", "--package", distribution, *selection)
+    # Third-party dependencies at their locked versions, then the project from the
+    # built wheels alone: --no-index, so no registry can stand in for them.
+    pip = ("uv", "pip", "install", "--quiet", f"--python={python}")
+    session.run(*pip, "-r", str(deps), "-r", str(runner), external=True)
+    session.run(
+        *pip,
+        "--no-index",
+        f"--find-links={dist}",
+        *(f"--reinstall-package={name}" for name in PACKAGES),
+        requirement,
+        external=True,
+    )
+    session.run("uv", "pip", "freeze", f"--python={python}", external=True)
+    session.run("uv", "pip", "check", f"--python={python}", external=True)
+
+
+def _readme_install(
+    session: nox.Session, tmp: Path, venv: Path, runner: Path, dist: Path, prefix: str
+) -> None:
+    """The README's install command starting with ``prefix``, run with pip itself in a
+    fresh venv: from the repository's root (its ``./packages/``), or from the folder where
+    `uv build` wrote ``dist``."""
+    command = _readme_command(prefix)
+    session.log(command)
     session.run(
         "uv", "venv", "--quiet", "--seed", f"--python={WHEELS_PYTHON}", str(venv), external=True
     )
     python = str(venv / "bin" / "python")
     # Third-party packages first, at their locked versions (quick, with uv); pip then
-    # resolves the three folders' exact pins on each other, and builds them.
-    deps = _export(session, tmp / "deps-source.txt", "--package", "fastapi-depends-anywhere")
-    session.run(
-        "uv",
-        "pip",
-        "install",
-        "--quiet",
-        f"--python={python}",
-        "-r",
-        str(deps),
-        "-r",
-        str(runner),
-        "asyncer",
-        "hatchling",
-        external=True,
+    # resolves the project's exact pins on itself, and builds or finds it.
+    deps = _export(
+        session, tmp / "deps-readme.txt", "--package", "fastapi-depends-anywhere", "--extra=asyncer"
     )
-    session.run(python, "-m", *command.split(), "--quiet", external=True)
+    pip = ("uv", "pip", "install", "--quiet", f"--python={python}")
+    session.run(*pip, "-r", str(deps), "-r", str(runner), external=True)
+    with session.chdir(ROOT if prefix.startswith("pip install ./") else dist.parent):
+        session.run(python, "-m", *shlex.split(command), "--quiet", external=True)
     session.run(python, "-m", "pip", "check", external=True)
-    session.run(
-        str(venv / "bin" / "pytest"),
-        "tests/wheels",
-        "-p",
-        "no:cacheprovider",
-        env={"FDA_WHEEL_SHAPE": "meta-asyncer", "FDA_WHEEL_VERSION": version},
-        external=True,
-    )
 
 
-def _readme_source_install() -> str:
-    """The README's ``pip install ./packages/...`` line (one, or the README changed)."""
+def _readme_command(prefix: str) -> str:
+    """The README's one line starting with ``prefix`` (one, or the README changed)."""
     lines = [
         line.strip()
         for line in (ROOT / "README.md").read_text().splitlines()
-        if line.startswith("pip install ./packages/")
+        if line.startswith(prefix)
     ]
     if len(lines) != 1:
-        raise RuntimeError(f"expected one 'pip install ./packages/...' line in README.md: {lines}")
-    return lines[0].replace('"', "")
+        raise RuntimeError(f"expected one {prefix!r} line in README.md: {lines}")
+    return lines[0]
+
+
+def _uv_add_from_a_clone(session: nox.Session) -> None:
+    """The README's ``uv add ../fastapi-depends-anywhere/...`` in a new project next to a
+    clone (outside this repository: uv would take the project for a workspace member)."""
+    command = _readme_command('uv add "../fastapi-depends-anywhere/')
+    check = (
+        "import importlib.metadata as m, fastapi_depends_anywhere.core, asyncer; "
+        "print({d: m.version(d) for d in ('fda-core', 'fda-sync', 'fastapi-depends-anywhere')})"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "fastapi-depends-anywhere").symlink_to(ROOT)
+        project = Path(tmp) / "app"
+        project.mkdir()
+        with session.chdir(project):
+            session.run("uv", "init", "--quiet", "--bare", "--name=app", external=True)
+            session.run(
+                *shlex.split(command), "--quiet", f"--python={WHEELS_PYTHON}", external=True
+            )
+            versions = session.run(
+                "uv", "run", "--no-sync", "python", "-c", check, silent=True, external=True
+            )
+    expected = dict.fromkeys(PACKAGES, _workspace_version())
+    if str(versions).strip() != str(expected):
+        session.error(f"`{command}` installed {versions!r}, expected {expected}")
 
 
 @nox.session(python=False)

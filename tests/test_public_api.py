@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from compat.v1_names import COMPATIBILITY_MODULES, V1_MODULES
 from packaging.requirements import Requirement
 
 try:
@@ -46,10 +47,10 @@ SPEC_API = {
     ],
     "fastapi_depends_anywhere.sync.runners": ["runnify_with_fastapi_depends"],
 }
-#: Public names beyond SPEC.md, by module: scoped overrides, the process lifespan and its
-#: Celery hook.
+#: Public names beyond SPEC.md, by module: 1.x's two other configuration readers, scoped
+#: overrides, the process lifespan and its Celery hook.
 EXTRA_API = {
-    "fastapi_depends_anywhere": ["override"],
+    "fastapi_depends_anywhere": ["get_context_factory", "is_configured", "override"],
     "fastapi_depends_anywhere.sync": [
         "BridgeError",
         "override",
@@ -65,8 +66,16 @@ IMPLEMENTED_IN = {
     "fastapi_depends_anywhere.sync.runners": "fda_sync.runners",
     "fastapi_depends_anywhere.sync.celery": "fda_sync.celery",
 }
+#: 1.x's module paths, kept as modules re-exporting the 2.x objects (tests/compat).
+IMPLEMENTED_IN.update(
+    {
+        module: "fda_core" if ".sync" not in module else "fda_sync"
+        for module in COMPATIBILITY_MODULES
+    }
+)
 PUBLIC_MODULES = [
     *SPEC_API,
+    *COMPATIBILITY_MODULES,
     "fastapi_depends_anywhere.sync.celery",
     "fda_core",
     "fda_core.pytest_plugin",
@@ -83,12 +92,15 @@ DISTRIBUTIONS = {
 
 
 def _spec_names() -> list[tuple[str, str]]:
-    return [
-        (module, name)
-        for api in (SPEC_API, EXTRA_API)
-        for module, names in api.items()
-        for name in names
-    ]
+    v1 = {module: V1_MODULES[module][0] for module in COMPATIBILITY_MODULES}
+    return sorted(
+        {
+            (module, name)
+            for api in (SPEC_API, EXTRA_API, v1)
+            for module, names in api.items()
+            for name in names
+        }
+    )
 
 
 @pytest.mark.parametrize(("module", "name"), _spec_names())
@@ -251,7 +263,9 @@ def test_the_three_pyprojects_share_one_version_and_pin_each_other_exactly() -> 
         "fastapi-depends-anywhere": [
             f"fda-core=={version}",
             f"fda-sync=={version}",
-            f"fda-core[asyncer]=={version}",
+            f"fda-core[asyncer]=={version}",  # asyncer
+            f"fda-sync[celery]=={version}",  # celery
+            f"fda-core[asyncer]=={version}",  # all
             f"fda-sync[celery]=={version}",
         ],
     }
@@ -268,9 +282,19 @@ def test_the_installed_distributions_agree_with_each_other() -> None:
                 assert str(requirement.specifier) == f"=={version}", (name, line)
 
 
-def test_the_meta_package_has_the_asyncer_extra() -> None:
+def test_the_meta_package_keeps_1_x_extras() -> None:
+    """A 1.x requirement installs unchanged: 1.x's asyncer, all and build, plus celery."""
     metadata = importlib.metadata.metadata("fastapi-depends-anywhere")
-    assert "asyncer" in metadata.get_all("Provides-Extra", [])
+    assert sorted(metadata.get_all("Provides-Extra", [])) == ["all", "asyncer", "build", "celery"]
+    requires = importlib.metadata.requires("fastapi-depends-anywhere") or []
+    by_extra: dict[str, set[str]] = {}
+    for line in requires:
+        requirement = Requirement(line)
+        for extra in ("all", "asyncer", "build", "celery"):
+            if requirement.marker is not None and requirement.marker.evaluate({"extra": extra}):
+                by_extra.setdefault(extra, set()).add(f"{requirement.name}{requirement.extras}")
+    assert by_extra["all"] == by_extra["asyncer"] | by_extra["celery"]
+    assert "build" not in by_extra  # 1.x's build extra brought uv; nothing uses it
 
 
 @pytest.mark.parametrize("distribution", ["fda-sync", "fastapi-depends-anywhere"])

@@ -4,7 +4,7 @@ Each ```` ```python ```` block is saved as a file of its own and run in a fresh 
 in an empty folder: a reader pastes one block, not the page. A ```` ```text ```` block that
 comes next (before any other block) is that file's output, exactly. ``bash`` blocks are
 commands, run elsewhere: the demo by tests/test_demo.py, the tests by CI (.ci/run), the
-installs by ``nox -s wheels`` and ``nox -s demo``.
+installs by ``nox -s release`` and ``nox -s demo``.
 
 A block runs with what the README's install brings (``pip install
 fastapi-depends-anywhere``) and what its own comments tell to install

@@ -1,5 +1,11 @@
 """Run FastAPI dependency injection anywhere: background tasks, scripts, CLI commands,
-tests, notebooks and workers."""
+tests, notebooks and workers.
+
+The async API is re-exported from ``fda_core``, the sync API (``.sync``) from ``fda_sync``.
+1.x's module paths (``.config``, ``.core``, ``.lifecycle``, ``.runners``, ``.stack``,
+``.sync.core``, ``.sync.lifecycle``, ``.sync.stack``) remain as compatibility modules holding
+the same objects.
+"""
 
 from importlib.metadata import version as _version
 
@@ -9,6 +15,8 @@ from fda_core import (
     check_routes_and_dependencies_are_async,
     configure,
     get_app,
+    get_context_factory,
+    is_configured,
     override,
     reset_config,
     resolve_fastapi_depends,
@@ -26,6 +34,8 @@ __all__ = [
     "check_routes_and_dependencies_are_async",
     "configure",
     "get_app",
+    "get_context_factory",
+    "is_configured",
     "override",
     "reset_config",
     "resolve_fastapi_depends",

@@ -12,7 +12,13 @@ from fda_core._api.decorators import with_fastapi_depends, with_fastapi_lifecycl
 from fda_core._api.resolve import resolve_fastapi_depends
 from fda_core._api.runnify import runnify_with_fastapi_depends
 from fda_core._api.stack import FastApiDepsStack
-from fda_core._config import configure, get_app, reset_config
+from fda_core._config import (
+    configure,
+    get_app,
+    get_context_factory,
+    is_configured,
+    reset_config,
+)
 from fda_core._override import override
 
 __version__ = _version("fda-core")
@@ -24,6 +30,8 @@ __all__ = [
     "check_routes_and_dependencies_are_async",
     "configure",
     "get_app",
+    "get_context_factory",
+    "is_configured",
     "override",
     "reset_config",
     "resolve_fastapi_depends",

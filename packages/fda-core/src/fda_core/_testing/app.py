@@ -27,10 +27,10 @@ def app_under_test(config: pytest.Config) -> FastAPI:
     spec = str(config.getini(INI)).strip()
     if spec:
         return load_app(spec)
-    try:
-        return get_app()
-    except RuntimeError:
+    app = get_app()
+    if app is None:
         pytest.fail(_NO_APP, pytrace=False)
+    return app
 
 
 def load_app(spec: str) -> FastAPI:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from fda_core import configure
-from fda_core._testing.internals import ContextFactory, get_configured_app, get_context_factory
+from fda_core._testing.internals import ContextFactory, get_app, get_context_factory
 
 __all__ = ["Snapshot", "restore", "snapshot"]
 
@@ -17,7 +17,7 @@ Snapshot = tuple[FastAPI | None, ContextFactory | None]
 
 
 def snapshot() -> Snapshot:
-    return get_configured_app(), get_context_factory()
+    return get_app(), get_context_factory()
 
 
 def restore(saved: Snapshot) -> None:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+)
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from fastapi import FastAPI
 
-from fda_core._api.stack import StackSession, resolve_held
+from fda_core._api.stack import ALREADY, StackSession, resolve_held, running
 from fda_core._config import resolve_app
 from fda_sync._api.process_lifespan import before_call
 from fda_sync._bridge import get_bridge
@@ -47,9 +54,10 @@ class FastApiDepsStack:
         """Run the lifespan's startup. The app is looked up now if none was given."""
         before_call()
         with self._lock:
-            if self._held is not None:
-                raise RuntimeError("FastApiDepsStack.start() was called already.")
+            if self._held is not None and running(self._held.held):
+                raise RuntimeError(ALREADY)
             app = resolve_app(self._app)
+            self._opened = False
             self._held = SyncHeld(get_bridge(), lambda: StackSession(app))
             self._held.open()
             self._opened = True
@@ -63,6 +71,10 @@ class FastApiDepsStack:
     def resolve(self, target: Callable[..., AsyncGenerator[T, Any]]) -> T: ...
     @overload
     def resolve(self, target: Callable[..., Generator[T, Any, Any]]) -> T: ...
+    @overload
+    def resolve(self, target: Callable[..., AsyncIterator[T]]) -> T: ...
+    @overload
+    def resolve(self, target: Callable[..., Iterator[T]]) -> T: ...
     @overload
     def resolve(self, target: Callable[..., T]) -> T: ...
     @overload
@@ -79,12 +91,12 @@ class FastApiDepsStack:
         """Tear down every resolved dependency (in reverse order), then run shutdown.
 
         ``exc``, if given, is thrown into the yield dependencies (their rollback branches
-        run). Closing twice is a no-op.
+        run). Closing twice, or a stack never started, is a no-op (cleanup code may close
+        a stack whose ``start()`` failed).
         """
         held = self._held
-        if held is None:
-            raise RuntimeError(_NOT_STARTED)
-        held.close(exc)
+        if held is not None:
+            held.close(exc)
 
     def __enter__(self: Self) -> Self:
         return self.start()
