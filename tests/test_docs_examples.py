@@ -14,7 +14,6 @@ empty working folder, its blocks in order and in one namespace, like a notebook:
   ``[`notes_service/`](index.md)`` for a folder), brings the files that page shows under
   that path: a page shows its own code and links to the files it builds on, and reads the
   same on the code host as on the built site.
-- a ``--8<-- "docs/snippets/FILE"`` line (pymdownx.snippets) stands for that file's text.
 - ``bash``, ``text`` and ``mermaid`` blocks are not code to run (commands, output,
   diagrams); any other language without a title fails the test, so no example escapes by
   its language.
@@ -47,9 +46,6 @@ from docs_runner import (
 )
 
 RUNNER = Path(__file__).parent / "docs_runner.py"
-#: Pages that still include the app through docs/snippets/ and leave top-level ``await``
-#: unlabelled: the two checks below let them be, and only them.
-LEGACY = {"migration.md"}
 #: Files of the repository shown on a page in a block without a title (run as code).
 SHOWN_UNTITLED = {"integrations/notebooks.md": "examples/notebook.py"}
 
@@ -73,7 +69,7 @@ def test_every_block_is_run_written_or_not_code() -> None:
 def test_pages_show_their_code_instead_of_including_it() -> None:
     """On the code host, an include line shows as itself, not as the file it names."""
     including = {page_id(page) for page in pages() if SNIPPET.search(page.read_text())}
-    assert including <= LEGACY
+    assert not including
 
 
 def test_every_file_link_names_files_the_linked_page_shows() -> None:
@@ -128,7 +124,6 @@ def test_top_level_await_is_labelled() -> None:
     unlabelled = [
         f"{page_id(page)}:{block.line}"
         for page in pages()
-        if page_id(page) not in LEGACY
         for block in blocks(page)
         if block.lang == "python"
         and block.title is None
