@@ -47,12 +47,14 @@ SPEC_API = {
     "fastapi_depends_anywhere.sync.runners": ["runnify_with_fastapi_depends"],
 }
 #: Public names beyond SPEC.md, by module: scoped overrides, the process lifespan and its
-#: Celery hook.
+#: Celery hook, the ambient scope.
 EXTRA_API = {
-    "fastapi_depends_anywhere": ["override"],
+    "fastapi_depends_anywhere": ["RequestContextMiddleware", "ambient_scope", "override"],
     "fastapi_depends_anywhere.sync": [
         "BridgeError",
+        "ambient_scope",
         "override",
+        "scope_from_django",
         "start_process_lifespan",
         "stop_process_lifespan",
     ],
@@ -152,17 +154,18 @@ def test_the_documented_async_and_sync_names_are_complete() -> None:
     }
 
 
-def test_override_is_one_object_wherever_it_is_imported_from() -> None:
-    """Scoped overrides live in fda-core; the sync API and the meta-package re-export them
-    (one context variable, whichever API the caller uses)."""
+@pytest.mark.parametrize("name", ["override", "ambient_scope"])
+def test_override_is_one_object_wherever_it_is_imported_from(name: str) -> None:
+    """Scoped overrides and the ambient scope live in fda-core; the sync API and the
+    meta-package re-export them (one context variable, whichever API the caller uses)."""
     import fastapi_depends_anywhere
     import fastapi_depends_anywhere.sync
     import fda_core
     import fda_sync
 
-    assert fda_sync.override is fda_core.override
-    assert fastapi_depends_anywhere.override is fda_core.override
-    assert fastapi_depends_anywhere.sync.override is fda_core.override
+    assert getattr(fda_sync, name) is getattr(fda_core, name)
+    assert getattr(fastapi_depends_anywhere, name) is getattr(fda_core, name)
+    assert getattr(fastapi_depends_anywhere.sync, name) is getattr(fda_core, name)
 
 
 @pytest.mark.parametrize("distribution", list(DISTRIBUTIONS))

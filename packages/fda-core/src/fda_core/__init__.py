@@ -14,6 +14,7 @@ from fda_core._decorators import (
     with_fastapi_lifecycle,
 )
 from fda_core._override import override
+from fda_core._request_context import RequestContextMiddleware, ambient_scope
 from fda_core._resolve import resolve_fastapi_depends
 from fda_core._runnify import runnify_with_fastapi_depends
 from fda_core._stack import FastApiDepsStack
@@ -22,8 +23,10 @@ __version__ = _version("fda-core")
 
 __all__ = [
     "FastApiDepsStack",
+    "RequestContextMiddleware",
     "__version__",
     "aiter_with_fastapi_depends",
+    "ambient_scope",
     "check_routes_and_dependencies_are_async",
     "configure",
     "get_app",

@@ -11,6 +11,7 @@ from typing import Any, Protocol, TypeVar, cast, overload
 from fastapi import FastAPI
 
 from fda_core import _compat
+from fda_core._ambient import standing_for
 from fda_core._analysis import describe
 from fda_core._config import resolve_app
 from fda_core._holder import TaskHeld
@@ -117,6 +118,8 @@ def _depends(
     async def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         if _scope is not None:
             check_scope(_scope, "_scope")
+            with standing_for(_scope):  # tasks the body sends carry it
+                return await injector.call(body, args, kwargs, _scope)
         return await injector.call(body, args, kwargs, _scope)
 
     injector.wraps(wrapper)

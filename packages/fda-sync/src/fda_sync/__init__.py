@@ -7,9 +7,10 @@ per process (the bridge); a ``def`` body runs in the caller's thread.
 
 from importlib.metadata import version as _version
 
-from fda_core import override
+from fda_core import ambient_scope, override
 from fda_sync._bridge import BridgeError
 from fda_sync._decorators import with_fastapi_depends, with_fastapi_lifecycle
+from fda_sync._django_scope import scope_from_django
 from fda_sync._iter import iter_with_fastapi_depends
 from fda_sync._lifetime import start_process_lifespan, stop_process_lifespan
 from fda_sync._resolve import resolve_fastapi_depends
@@ -22,10 +23,12 @@ __all__ = [
     "BridgeError",
     "FastApiDepsStack",
     "__version__",
+    "ambient_scope",
     "iter_with_fastapi_depends",
     "override",
     "resolve_fastapi_depends",
     "runnify_with_fastapi_depends",
+    "scope_from_django",
     "start_process_lifespan",
     "stop_process_lifespan",
     "with_fastapi_depends",

@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar, overload
 from fastapi import FastAPI
 
 import fda_core
+from fda_core._ambient import standing_for
 from fda_core._config import resolve_app
 from fda_core._decorators import decorating, is_async_callable, mark_blocking, reject_generators
 from fda_core._injector import Injector
@@ -86,6 +87,13 @@ def _depends(
     def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         if _scope is not None:
             check_scope(_scope, "_scope")
+            with standing_for(_scope):  # tasks the body sends carry it
+                return call(args, kwargs, _scope)
+        return call(args, kwargs, None)
+
+    def call(
+        args: tuple[Any, ...], kwargs: dict[str, Any], _scope: Mapping[str, Any] | None
+    ) -> Any:
         before_call()
         args, kwargs, app, plan = injector.prepare(args, kwargs)
         manager = injector.context_manager()
