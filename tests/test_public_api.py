@@ -47,7 +47,7 @@ SPEC_API = {
     "fastapi_depends_anywhere.sync.runners": ["runnify_with_fastapi_depends"],
 }
 #: Public names beyond SPEC.md, by module: scoped overrides, the process lifespan and its
-#: Celery hook, the ambient scope.
+#: Celery hook, a request's context carried to Celery tasks.
 EXTRA_API = {
     "fastapi_depends_anywhere": ["RequestContextMiddleware", "ambient_scope", "override"],
     "fastapi_depends_anywhere.sync": [
@@ -58,7 +58,14 @@ EXTRA_API = {
         "start_process_lifespan",
         "stop_process_lifespan",
     ],
-    "fastapi_depends_anywhere.sync.celery": ["lifespan_per_worker_process"],
+    "fastapi_depends_anywhere.sync.celery": [
+        "RequestContextError",
+        "RequestContextRefusedError",
+        "RequestContextTask",
+        "RequestContextTooLargeError",
+        "carry_request_context",
+        "lifespan_per_worker_process",
+    ],
 }
 #: Where the meta-package's names come from: it re-exports, it does not copy.
 IMPLEMENTED_IN = {
