@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from celery import signals
 from celery.result import AsyncResult
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -248,11 +249,20 @@ def test_a_context_signed_with_the_previous_key_is_accepted(deployment: Deployme
 def test_over_the_bound_the_send_fails_and_nothing_is_queued(
     deployment: Deployment, prefork: TestClient
 ) -> None:
-    before = set(os.listdir(deployment.runs))
-    with pytest.raises(RequestContextTooLargeError, match="over the bound of 4096"):
-        prefork.post("/notes/7", headers={**REQUEST_HEADERS, "X-Trace-Blob": "b" * 5000})
-    time.sleep(1)  # a task sent anyway would have run by now on an idle worker; none was
-    assert set(os.listdir(deployment.runs)) == before
+    published: list[str] = []
+
+    def on_publish(sender: Any = None, **_: Any) -> None:
+        published.append(str(sender))
+
+    signals.after_task_publish.connect(on_publish, weak=False)
+    try:
+        with pytest.raises(RequestContextTooLargeError, match="over the bound of 4096"):
+            prefork.post("/notes/7", headers={**REQUEST_HEADERS, "X-Trace-Blob": "b" * 5000})
+        answer = prefork.post("/notes/7", headers=REQUEST_HEADERS).json()  # the control
+    finally:
+        signals.after_task_publish.disconnect(on_publish)
+    assert published == ["rc.seen"]  # the control's message only
+    assert deployment.result(answer["task"])["seen"] == as_sent(answer["route"])
 
 
 header_value = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.:/,;= ", max_size=10)
