@@ -44,7 +44,12 @@ from fda_sync._context_wire import encode
 from .rc_service import HEADER, KEY, OLD_KEY, Service, build
 from .test_eager import REQUEST_HEADERS, as_sent
 
-pytestmark = [pytest.mark.process, pytest.mark.timeout(900)]
+# One xdist worker runs them all: the broker and the two Celery workers start once.
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.timeout(900),
+    pytest.mark.xdist_group("request-context-workers"),
+]
 
 HERE = Path(__file__).parent
 BOB = {"Authorization": "Bearer bob-token", "X-Tenant": "umbrella", "Accept-Language": "de"}
