@@ -44,7 +44,9 @@ from fda_sync._context_wire import encode
 from .rc_service import HEADER, KEY, OLD_KEY, Service, build
 from .test_eager import REQUEST_HEADERS, as_sent
 
-# One xdist worker runs them all: the broker and the two Celery workers start once.
+# xdist's loadgroup sends them to one xdist worker (where it works: pytest 9 defeats
+# pytest-xdist 3.8's grouping); the session fixture starts the deployment once per xdist
+# worker that runs them.
 pytestmark = [
     pytest.mark.process,
     pytest.mark.timeout(900),
@@ -72,7 +74,7 @@ class Deployment:
         return (self.runs / task_id).exists()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not "module": other modules' tests may run in between
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     folder = tmp_path_factory.mktemp("request-context")
     runs = folder / "runs"
