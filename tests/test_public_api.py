@@ -48,16 +48,32 @@ SPEC_API = {
     "fastapi_depends_anywhere.sync.runners": ["runnify_with_fastapi_depends"],
 }
 #: Public names beyond SPEC.md, by module: 1.x's two other configuration readers, scoped
-#: overrides, the process lifespan and its Celery hook.
+#: overrides, the process lifespan and its Celery hook, a request's context carried to
+#: Celery tasks.
 EXTRA_API = {
-    "fastapi_depends_anywhere": ["get_context_factory", "is_configured", "override"],
+    "fastapi_depends_anywhere": [
+        "RequestContextMiddleware",
+        "ambient_scope",
+        "get_context_factory",
+        "is_configured",
+        "override",
+    ],
     "fastapi_depends_anywhere.sync": [
         "BridgeError",
+        "ambient_scope",
         "override",
+        "scope_from_django",
         "start_process_lifespan",
         "stop_process_lifespan",
     ],
-    "fastapi_depends_anywhere.sync.celery": ["lifespan_per_worker_process"],
+    "fastapi_depends_anywhere.sync.celery": [
+        "RequestContextError",
+        "RequestContextRefusedError",
+        "RequestContextTask",
+        "RequestContextTooLargeError",
+        "carry_request_context",
+        "lifespan_per_worker_process",
+    ],
 }
 #: Where the meta-package's names come from: it re-exports, it does not copy.
 IMPLEMENTED_IN = {
@@ -166,17 +182,18 @@ def test_the_documented_async_and_sync_names_are_complete() -> None:
     }
 
 
-def test_override_is_one_object_wherever_it_is_imported_from() -> None:
-    """Scoped overrides live in fda-core; the sync API and the meta-package re-export them
-    (one context variable, whichever API the caller uses)."""
+@pytest.mark.parametrize("name", ["override", "ambient_scope"])
+def test_override_is_one_object_wherever_it_is_imported_from(name: str) -> None:
+    """Scoped overrides and the ambient scope live in fda-core; the sync API and the
+    meta-package re-export them (one context variable, whichever API the caller uses)."""
     import fastapi_depends_anywhere
     import fastapi_depends_anywhere.sync
     import fda_core
     import fda_sync
 
-    assert fda_sync.override is fda_core.override
-    assert fastapi_depends_anywhere.override is fda_core.override
-    assert fastapi_depends_anywhere.sync.override is fda_core.override
+    assert getattr(fda_sync, name) is getattr(fda_core, name)
+    assert getattr(fastapi_depends_anywhere, name) is getattr(fda_core, name)
+    assert getattr(fastapi_depends_anywhere.sync, name) is getattr(fda_core, name)
 
 
 @pytest.mark.parametrize("distribution", list(DISTRIBUTIONS))

@@ -11,7 +11,9 @@ from importlib.metadata import version as _version
 
 from fda_core import (
     FastApiDepsStack,
+    RequestContextMiddleware,
     aiter_with_fastapi_depends,
+    ambient_scope,
     check_routes_and_dependencies_are_async,
     configure,
     get_app,
@@ -29,8 +31,10 @@ __version__ = _version("fastapi-depends-anywhere")
 
 __all__ = [
     "FastApiDepsStack",
+    "RequestContextMiddleware",
     "__version__",
     "aiter_with_fastapi_depends",
+    "ambient_scope",
     "check_routes_and_dependencies_are_async",
     "configure",
     "get_app",

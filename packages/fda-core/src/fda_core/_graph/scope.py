@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn, cast
 from urllib.parse import quote, unquote
 
+from fda_core._graph.ambient import ambient
+
 __all__ = ["BodyUnavailableError", "build_scope", "check_scope", "receive_no_body"]
 
 
@@ -110,11 +112,14 @@ def build_scope(
     dynamic: Mapping[str, Any] | None,
     lifespan_state: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """A fresh, complete HTTP scope: defaults < decoration ``scope=`` < call-time ``_scope``.
+    """A fresh, complete HTTP scope: defaults < decoration ``scope=`` < call-time ``_scope``
+    (by default the ambient scope, ``fda_core._graph.ambient``).
 
     Everything mutable is copied, so a dependency writing to ``request.state`` can affect
     neither the next call nor the request the ``_scope`` was taken from.
     """
+    if dynamic is None:
+        dynamic = ambient()
     scope = _default_scope()
     scope["app"] = app
     if app is not None:  # what Starlette's routing adds; request.url_for needs it (< 0.28)

@@ -26,6 +26,7 @@ from fda_core._api.decorating import (
     reject_generators,
 )
 from fda_core._config import resolve_app
+from fda_core._graph.ambient import standing_for
 from fda_core._graph.injector import Injector
 from fda_core._graph.scope import check_scope
 from fda_core._runtime.threads import run_sync
@@ -70,6 +71,13 @@ def _depends(
     def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         if _scope is not None:
             check_scope(_scope, "_scope")
+            with standing_for(_scope):  # tasks the body sends carry it
+                return call(args, kwargs, _scope)
+        return call(args, kwargs, None)
+
+    def call(
+        args: tuple[Any, ...], kwargs: dict[str, Any], _scope: Mapping[str, Any] | None
+    ) -> Any:
         before_call()
         args, kwargs, app, plan = injector.prepare(args, kwargs)
         manager = injector.context_manager()
