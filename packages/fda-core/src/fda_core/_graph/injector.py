@@ -118,7 +118,7 @@ class Injector(Decorated):
         analysis = self.analysis
         args, kwargs = analysis.arrange(args, kwargs)
         app = resolve_app(self.app)
-        if not analysis.unresolved and get_context_factory() is None:
+        if not analysis.unresolved and (not self.context or get_context_factory() is None):
             provided = analysis.provided(args, kwargs)
             block = current_block()  # the one cost of override() to a call outside blocks
             scoped = None if block is None else block.view(app)
