@@ -85,8 +85,11 @@ MATRIX = [
 
 #: pytest-xdist, a worker per core: most tests wait on processes and threads they start,
 #: so one pytest process leaves a core idle. ``nox -s tests -- -n 0`` runs in one process.
-#: loadgroup: the docs pages, which share one fixture, go to one worker (xdist_group).
-PARALLEL = ("--numprocesses=auto", "--dist=loadgroup")
+#: loadscope: the tests of a module (of a class) run on one worker, in order, so that a
+#: module's costly fixtures (the request-context deployment, the plugin's session stack)
+#: start once. Not loadgroup: under pytest 9.2, pytest-xdist 3.8's `xdist_group` groups
+#: nothing (it renames node ids, which pytest no longer lets it do).
+PARALLEL = ("--numprocesses=auto", "--dist=loadscope")
 
 
 def _sync(session: nox.Session, *groups: str) -> None:

@@ -25,7 +25,9 @@ would not run. A page that shows a file of the example service (``notes_service/
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -148,24 +150,35 @@ def test_diagrams_are_mermaid_kinds_both_renderers_know() -> None:
 RUNNABLE = [page for page in pages() if any(b.lang == "python" or b.title for b in blocks(page))]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every page, each in its own process forked from one interpreter (docs_runner.py)."""
-    out = tmp_path_factory.mktemp("docs")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    subprocess.run(
-        [sys.executable, str(RUNNER), str(out), *map(str, RUNNABLE)],
-        env=env,
-        check=True,
-        timeout=900,
-    )
+    """Every page, each in its own process forked from one interpreter (docs_runner.py),
+    once per test session: under pytest-xdist, the first worker to get here runs them and
+    the others wait for its results, whichever of these tests each worker was given."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's folder; each worker has its own below it
+    out, status = shared / "docs-pages", shared / "docs-pages.status"
+    with (shared / "docs-pages.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or its process ends
+        if not status.exists():  # the first worker here, or one after a worker that crashed
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+            outcome = "did not finish"
+            try:
+                command = [sys.executable, str(RUNNER), str(out), *map(str, RUNNABLE)]
+                returncode = subprocess.run(command, env=env, timeout=900).returncode
+                outcome = f"exited with status {returncode}"
+            finally:
+                status.write_text(outcome)
+    if status.read_text() != "exited with status 0":
+        pytest.fail(f"docs_runner.py {status.read_text()}")
     return out
 
 
 # The pages run once, in the first test's fixture: its limit covers them all, on a busy machine.
-# One xdist worker takes them all, so that the pages run once, not once per worker.
 @pytest.mark.process
-@pytest.mark.xdist_group("docs-pages")
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("page", RUNNABLE, ids=page_id)
 def test_page(page: Path, results: Path) -> None:

@@ -157,7 +157,8 @@ def get_token() -> str:
 TokenDep = Annotated[str, Depends(get_token)]
 
 
-@pytest.mark.xdist_group("plugin-session-stack")  # one worker runs them, in order
+# One worker runs the two in order (the nox sessions' --dist=loadscope), the second seeing
+# the first's stack; run alone, the second checks what it can.
 @pytest.mark.asyncio(loop_scope="session")
 async def test_the_session_stack(fda_stack: FastApiDepsStack, fda_override: Overrides) -> None:
     STACKS.append(fda_stack)
@@ -171,7 +172,6 @@ async def test_the_session_stack(fda_stack: FastApiDepsStack, fda_override: Over
     assert await fda_stack.resolve(DbDep) == "real db"
 
 
-@pytest.mark.xdist_group("plugin-session-stack")
 @pytest.mark.asyncio(loop_scope="session")
 async def test_the_session_stack_is_the_same_one(fda_stack: FastApiDepsStack) -> None:
     assert STACKS in ([], [fda_stack])  # empty when run alone

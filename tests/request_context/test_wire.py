@@ -128,7 +128,11 @@ def test_a_context_older_than_max_age_is_refused() -> None:
         ({"v": 1, "data": "[1]"}, "is malformed (not a JSON object)"),
         ({"v": 1, "data": "{}"}, "is malformed (no capture time)"),
         ({"v": 1, "data": '{"iat":1,"headers":[["a"]]}'}, "is malformed (headers: expected"),
-        ({"v": 1, "data": '{"iat":1,"method":3}'}, "is malformed (expected text, got int)"),
+        ({"v": 1, "data": '{"iat":1,"method":3}'}, "is malformed (method: expected text, got int)"),
+        (
+            {"v": 1, "data": '{"iat":1,"headers":[["x-tenant",null]]}'},
+            "is malformed (header 'x-tenant': expected text, got NoneType)",
+        ),
         ({"v": 1, "data": '{"iat":1,"headers":[["x-tenant","\\u0100"]]}'}, "is malformed"),
     ],
 )

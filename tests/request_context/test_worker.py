@@ -44,14 +44,10 @@ from fda_sync._integrations.context_wire import encode
 from .rc_service import HEADER, KEY, OLD_KEY, Service, build
 from .test_eager import REQUEST_HEADERS, as_sent
 
-# xdist's loadgroup sends them to one xdist worker (where it works: pytest 9 defeats
-# pytest-xdist 3.8's grouping); the session fixture starts the deployment once per xdist
-# worker that runs them.
-pytestmark = [
-    pytest.mark.process,
-    pytest.mark.timeout(900),
-    pytest.mark.xdist_group("request-context-workers"),
-]
+# The nox sessions run a module's tests on one xdist worker (--dist=loadscope): the
+# deployment starts once. With tests of other modules in between (-n 0 and --dist=load
+# also work), the session fixture still starts it once per worker.
+pytestmark = [pytest.mark.process, pytest.mark.timeout(900)]
 
 HERE = Path(__file__).parent
 BOB = {"Authorization": "Bearer bob-token", "X-Tenant": "umbrella", "Accept-Language": "de"}

@@ -173,31 +173,35 @@ class ContextPolicy:
     def _rebuild(self, data: Mapping[str, Any]) -> dict[str, Any]:
         scope: dict[str, Any] = {}
         headers: list[tuple[bytes, bytes]] = []
-        for name, value in _text_list(data.get("headers", [])):
+        for name, value in _header_pairs(data.get("headers", [])):
             if self.allows_header(name.lower()):
                 headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
         if headers:
             scope["headers"] = headers
         if "query_string" in self.items and "query_string" in data:
-            scope["query_string"] = _text(data["query_string"]).encode("latin-1")
+            scope["query_string"] = _text(data["query_string"], "query_string").encode("latin-1")
         if "path_params" in self.items and "path_params" in data:
             params = cast(Mapping[Any, Any], data["path_params"])
-            scope["path_params"] = {_text(k): _text(v) for k, v in params.items()}
+            scope["path_params"] = {
+                _text(k, "path_params"): _text(v, f"path parameter {k!r}")
+                for k, v in params.items()
+            }
         if "client" in self.items and "client" in data:
-            scope["client"] = (_text(data["client"]), 0)
+            scope["client"] = (_text(data["client"], "client"), 0)
         for item in ("method", "path"):
             if item in self.items and item in data:
-                scope[item] = _text(data[item])
+                scope[item] = _text(data[item], item)
         return scope
 
 
-def _text(value: object) -> str:
+def _text(value: object, what: str) -> str:
+    """``value``, which item ``what`` of the carried data must hold as text."""
     if not isinstance(value, str):
-        raise TypeError(f"expected text, got {type(value).__name__}")
+        raise TypeError(f"{what}: expected text, got {type(value).__name__}")
     return value
 
 
-def _text_list(value: object) -> list[tuple[str, str]]:
+def _header_pairs(value: object) -> list[tuple[str, str]]:
     if not isinstance(value, list):
         raise TypeError(f"headers: expected a list, got {type(value).__name__}")
     pairs: list[tuple[str, str]] = []
@@ -205,5 +209,5 @@ def _text_list(value: object) -> list[tuple[str, str]]:
         if not isinstance(pair, list) or len(cast(list[object], pair)) != 2:
             raise ValueError("headers: expected [name, value] pairs")
         name, text = cast(list[object], pair)
-        pairs.append((_text(name), _text(text)))
+        pairs.append((_text(name, "headers"), _text(text, f"header {name!r}")))
     return pairs
