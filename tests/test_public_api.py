@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.metadata
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,8 +47,8 @@ SPEC_API = {
     ],
     "fastapi_depends_anywhere.sync.runners": ["runnify_with_fastapi_depends"],
 }
-#: Public names beyond SPEC.md, by module: scoped overrides, the process lifespan and its
-#: Celery hook.
+#: Public names beyond SPEC.md, by module: scoped overrides, the process lifespan and the
+#: hooks of the task queues.
 EXTRA_API = {
     "fastapi_depends_anywhere": ["override"],
     "fastapi_depends_anywhere.sync": [
@@ -57,6 +58,9 @@ EXTRA_API = {
         "stop_process_lifespan",
     ],
     "fastapi_depends_anywhere.sync.celery": ["lifespan_per_worker_process"],
+    "fastapi_depends_anywhere.sync.dramatiq": ["lifespan_per_worker_process"],
+    "fastapi_depends_anywhere.sync.rq": ["LifespanPerJobWorker", "LifespanWorker"],
+    "fastapi_depends_anywhere.taskiq": ["lifespan_per_worker_process"],
 }
 #: Where the meta-package's names come from: it re-exports, it does not copy.
 IMPLEMENTED_IN = {
@@ -64,14 +68,23 @@ IMPLEMENTED_IN = {
     "fastapi_depends_anywhere.sync": "fda_sync",
     "fastapi_depends_anywhere.sync.runners": "fda_sync.runners",
     "fastapi_depends_anywhere.sync.celery": "fda_sync.celery",
+    "fastapi_depends_anywhere.sync.dramatiq": "fda_sync.dramatiq",
+    "fastapi_depends_anywhere.sync.rq": "fda_sync.rq",
+    "fastapi_depends_anywhere.taskiq": "fda_core.taskiq",
+}
+#: Each queue's hook: (its extra, the distribution that has it, its modules).
+HOOKS = {
+    "celery": ("fda-sync", ["fda_sync.celery", "fastapi_depends_anywhere.sync.celery"]),
+    "dramatiq": ("fda-sync", ["fda_sync.dramatiq", "fastapi_depends_anywhere.sync.dramatiq"]),
+    "rq": ("fda-sync", ["fda_sync.rq", "fastapi_depends_anywhere.sync.rq"]),
+    "taskiq": ("fda-core", ["fda_core.taskiq", "fastapi_depends_anywhere.taskiq"]),
 }
 PUBLIC_MODULES = [
     *SPEC_API,
-    "fastapi_depends_anywhere.sync.celery",
     "fda_core",
     "fda_sync",
     "fda_sync.runners",
-    "fda_sync.celery",
+    *(module for _, modules in HOOKS.values() for module in modules),
 ]
 DISTRIBUTIONS = {
     "fda-core": "fda_core",
@@ -251,6 +264,9 @@ def test_the_three_pyprojects_share_one_version_and_pin_each_other_exactly() -> 
             f"fda-sync=={version}",
             f"fda-core[asyncer]=={version}",
             f"fda-sync[celery]=={version}",
+            f"fda-sync[dramatiq]=={version}",
+            f"fda-sync[rq]=={version}",
+            f"fda-core[taskiq]=={version}",
         ],
     }
 
@@ -271,21 +287,26 @@ def test_the_meta_package_has_the_asyncer_extra() -> None:
     assert "asyncer" in metadata.get_all("Provides-Extra", [])
 
 
-@pytest.mark.parametrize("distribution", ["fda-sync", "fastapi-depends-anywhere"])
-def test_the_celery_hook_has_its_extra(distribution: str) -> None:
-    assert "celery" in importlib.metadata.metadata(distribution).get_all("Provides-Extra", [])
+@pytest.mark.parametrize("extra", list(HOOKS))
+def test_each_queue_hook_has_its_extra_here_and_in_the_meta_package(extra: str) -> None:
+    distribution, _ = HOOKS[extra]
+    for name in (distribution, "fastapi-depends-anywhere"):
+        assert extra in importlib.metadata.metadata(name).get_all("Provides-Extra", [])
 
 
-@pytest.mark.parametrize("module", ["fda_sync.celery", "fastapi_depends_anywhere.sync.celery"])
-def test_the_celery_hook_without_celery_names_the_extra(
-    module: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("extra", "module"),
+    [(extra, module) for extra, (_, modules) in HOOKS.items() for module in modules],
+)
+def test_a_queue_hook_without_its_queue_names_the_extra(
+    extra: str, module: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in (
-        "fda_sync._integrations.celery",
-        "fda_sync.celery",
-        "fastapi_depends_anywhere.sync.celery",
-    ):
+    distribution, modules = HOOKS[extra]
+    private = f"{modules[0].rsplit('.', 1)[0]}._integrations.{extra}"
+    for name in (private, *modules):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.setitem(sys.modules, "celery", None)  # as if not installed
-    with pytest.raises(ImportError, match=r'pip install "fda-sync\[celery\]"'):
+    for name in [name for name in sys.modules if name.split(".")[0] == extra] or [extra]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    command = f'pip install "{distribution}[{extra}]"'
+    with pytest.raises(ImportError, match=re.escape(command)):
         importlib.import_module(module)

@@ -9,6 +9,7 @@ actor's teardown; every actor saw its own process's lifespan; one teardown per m
 from __future__ import annotations
 
 import sys
+
 import pytest
 from sync.test_celery import redis_server
 
@@ -57,4 +58,3 @@ def test_each_worker_process_runs_one_lifespan_for_all_its_actors(run: Run) -> N
     run.check_order()
     # Four threads per process: several ran actors at once, one startup for all of them.
     assert len({(task["pid"], task["thread"]) for task in run.tasks}) > len(processes)
-

@@ -36,9 +36,7 @@ class Hooked:
 
     def __init__(self, hook: str, expects: str, kind: type[object]) -> None:
         self.hook, self.expects, self.kind = hook, expects, kind
-        self._apps: weakref.WeakKeyDictionary[object, FastAPI | None] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._apps: weakref.WeakKeyDictionary[object, FastAPI | None] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def first(self, target: object, app: FastAPI | None) -> bool:

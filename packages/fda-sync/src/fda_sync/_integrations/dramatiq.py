@@ -9,9 +9,6 @@ finished their messages: it stops the lifespan. It has to: a worker process ends
 ``os._exit`` (multiprocessing), which runs no ``atexit`` handler.
 """
 
-# Dramatiq's Middleware declares its hooks untyped in places.
-# pyright: reportIncompatibleMethodOverride=false
-
 from __future__ import annotations
 
 from typing import cast

@@ -9,9 +9,6 @@ run in that process: ``SimpleWorker``, here ``LifespanWorker``. ``LifespanPerJob
 keeps the fork per job and shuts each horse's lifespan down before the horse exits.
 """
 
-# RQ's worker methods take untyped arguments.
-# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false
-
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -37,18 +34,20 @@ class _Lifespan(BaseWorker):
     #: The FastAPI app whose lifespan runs; ``None``: the configured one.
     fastapi_app: ClassVar[FastAPI | None] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.fastapi_app is not None:
+            check_app(cls.fastapi_app, f"{cls.__name__}.fastapi_app")
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        app = type(self).fastapi_app
-        if app is not None:
-            check_app(app, f"{type(self).__name__}.fastapi_app")
-        start_lazily_unless_configured(app)
+        start_lazily_unless_configured(type(self).fastapi_app)
         return bool(super().work(*args, **kwargs))
 
     def teardown(self) -> None:
         try:
             stop_if_running()
         finally:
-            super().teardown()
+            super().teardown()  # type: ignore[no-untyped-call]  # untyped in RQ
 
 
 class LifespanWorker(_Lifespan, SimpleWorker):
