@@ -26,6 +26,7 @@ would not run. A page that shows a file of the example service (``notes_service/
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -151,6 +152,17 @@ def test_diagrams_are_mermaid_kinds_both_renderers_know() -> None:
 
 
 RUNNABLE = [page for page in pages() if any(b.lang == "python" or b.title for b in blocks(page))]
+#: Pages whose code needs a package that does not import on every cell -> that package:
+#: taskiq 0.12 and later need pydantic 2.
+NEEDS = {"integrations/taskiq.md": "taskiq"}
+
+
+def _imports(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +186,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("page", RUNNABLE, ids=page_id)
 def test_page(page: Path, results: Path) -> None:
+    needs = NEEDS.get(page_id(page))
+    if needs is not None and not _imports(needs):
+        pytest.skip(f"{needs} does not import here (pydantic 1)")
     log = (results / f"{slug(page)}.log").read_text()
     status = (results / f"{slug(page)}.status").read_text()
     assert status == "0", f"{page_id(page)} failed:\n{log}"

@@ -5,7 +5,7 @@ its batches through the app's dependencies; the invalid batch of each is rolled 
 """
 
 import asyncio
-import importlib.util
+import importlib
 import os
 import signal
 import sqlite3
@@ -25,8 +25,18 @@ pytestmark = [pytest.mark.process, pytest.mark.workers]
 __all__ = ["redis_url"]  # a fixture
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _imports(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 #: taskiq 0.12 and later need pydantic 2: not on the pydantic 1 cells.
-QUEUES = ("dramatiq", "rq", *(("taskiq",) if importlib.util.find_spec("taskiq") else ()))
+QUEUES = ("dramatiq", "rq", *(("taskiq",) if _imports("taskiq") else ()))
 COMMANDS = {
     "dramatiq": ["-m", "dramatiq", "notes_service.dramatiq_actors", "--processes", "1"],
     "rq": ["-m", "rq.cli", "worker", "--worker-class", "notes_service.rq_jobs.LifespanWorker"],
