@@ -15,7 +15,8 @@ from sync.test_celery import redis_server
 
 from .workers import Run, start
 
-pytestmark = [pytest.mark.process, pytest.mark.workers]
+# One worker start per module: its tests go to one xdist worker.
+pytestmark = [pytest.mark.process, pytest.mark.workers, pytest.mark.xdist_group("dramatiq-workers")]
 
 MESSAGES = 40
 

@@ -19,7 +19,8 @@ from sync.test_celery import redis_server
 
 from .workers import Run, start
 
-pytestmark = [pytest.mark.process, pytest.mark.workers]
+# One worker start per module: its tests go to one xdist worker.
+pytestmark = [pytest.mark.process, pytest.mark.workers, pytest.mark.xdist_group("taskiq-workers")]
 
 try:  # taskiq 0.12 and later need pydantic 2
     import taskiq  # noqa: F401
