@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from typing import NoReturn
 
 from fastapi import FastAPI
 
@@ -18,12 +19,18 @@ from fda_core._config import check_app
 __all__ = ["Hooked", "missing_extra"]
 
 
-def missing_extra(module: str, queue: str, extra: str, distribution: str) -> ImportError:
-    """The error of a hook module imported without its queue installed."""
-    return ImportError(
+def missing_extra(
+    exc: ImportError, module: str, queue: str, extra: str, distribution: str
+) -> NoReturn:
+    """Raise the error of a hook module imported without its queue installed (``exc``,
+    from importing the queue's package, named ``extra`` too); ``exc`` itself if the queue
+    is installed but failed to import (its own error says why)."""
+    if exc.name is None or exc.name.split(".")[0] != extra:
+        raise exc
+    raise ImportError(
         f"{module} needs {queue}, an optional dependency: install the `{extra}` extra, "
         f'`pip install "{distribution}[{extra}]"` (or `"fastapi-depends-anywhere[{extra}]"`).'
-    )
+    ) from exc
 
 
 class Hooked:

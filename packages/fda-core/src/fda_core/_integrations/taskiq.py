@@ -23,7 +23,7 @@ from fda_core._runtime.lifespan import RunningLifespan, acquire, release
 try:
     from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 except ImportError as exc:
-    raise missing_extra("fda_core.taskiq", "taskiq", "taskiq", "fda-core") from exc
+    missing_extra(exc, "fda_core.taskiq", "taskiq", "taskiq", "fda-core")
 
 __all__ = ["lifespan_per_worker_process"]
 

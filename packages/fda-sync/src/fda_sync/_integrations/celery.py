@@ -25,7 +25,7 @@ from fda_sync._api.process_lifespan import start_lazily_unless_configured, stop_
 try:
     from celery import Celery, signals
 except ImportError as exc:
-    raise missing_extra("fda_sync.celery", "Celery", "celery", "fda-sync") from exc
+    missing_extra(exc, "fda_sync.celery", "Celery", "celery", "fda-sync")
 
 __all__ = ["lifespan_per_worker_process"]
 

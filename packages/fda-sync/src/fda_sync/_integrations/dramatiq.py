@@ -21,7 +21,7 @@ from fda_sync._api.process_lifespan import start_lazily_unless_configured, stop_
 try:
     from dramatiq import Broker, Middleware, Worker
 except ImportError as exc:
-    raise missing_extra("fda_sync.dramatiq", "Dramatiq", "dramatiq", "fda-sync") from exc
+    missing_extra(exc, "fda_sync.dramatiq", "Dramatiq", "dramatiq", "fda-sync")
 
 __all__ = ["lifespan_per_worker_process"]
 

@@ -22,7 +22,7 @@ from fda_sync._api.process_lifespan import start_lazily_unless_configured, stop_
 try:
     from rq.worker import BaseWorker, SimpleWorker, Worker
 except ImportError as exc:
-    raise missing_extra("fda_sync.rq", "RQ", "rq", "fda-sync") from exc
+    missing_extra(exc, "fda_sync.rq", "RQ", "rq", "fda-sync")
 
 __all__ = ["LifespanPerJobWorker", "LifespanWorker"]
 
