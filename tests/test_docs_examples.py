@@ -153,7 +153,7 @@ def test_diagrams_are_mermaid_kinds_both_renderers_know() -> None:
 
 RUNNABLE = [page for page in pages() if any(b.lang == "python" or b.title for b in blocks(page))]
 #: Pages whose code needs a package that does not import on every cell -> that package:
-#: taskiq 0.12 and later need pydantic 2.
+#: taskiq 0.13 needs pydantic 2, which the lock holds.
 NEEDS = {"integrations/taskiq.md": "taskiq"}
 
 

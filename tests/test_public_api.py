@@ -83,7 +83,7 @@ HOOKS = {
 
 
 def _queue_imports(module: str) -> bool:
-    """Whether the queue of a hook module imports here: taskiq 0.12 and later need
+    """Whether the queue of a hook module imports here: the locked taskiq (0.13) needs
     pydantic 2, which the pydantic 1 cells replace."""
     queue = next((extra for extra, (_, modules) in HOOKS.items() if module in modules), None)
     if queue is None:

@@ -35,7 +35,7 @@ def _imports(module: str) -> bool:
     return True
 
 
-#: taskiq 0.12 and later need pydantic 2: not on the pydantic 1 cells.
+#: taskiq 0.13 needs pydantic 2, which the lock holds: not on the pydantic 1 cells.
 QUEUES = ("dramatiq", "rq", *(("taskiq",) if _imports("taskiq") else ()))
 COMMANDS = {
     "dramatiq": ["-m", "dramatiq", "notes_service.dramatiq_actors", "--processes", "1"],

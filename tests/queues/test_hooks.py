@@ -132,7 +132,9 @@ def test_rq_workers_check_their_fastapi_app_before_any_job() -> None:
 async def test_taskiq_tasks_resolve_in_the_lifespan_the_worker_startup_started(
     app: FastAPI, log: list[str]
 ) -> None:
-    pytest.importorskip("taskiq", reason="taskiq 0.12+ needs pydantic 2", exc_type=ImportError)
+    pytest.importorskip(
+        "taskiq", reason="the locked taskiq (0.13) needs pydantic 2", exc_type=ImportError
+    )
     from taskiq import InMemoryBroker
 
     from fda_core import with_fastapi_depends
@@ -167,7 +169,9 @@ async def test_taskiq_tasks_resolve_in_the_lifespan_the_worker_startup_started(
 
 
 def test_taskiq_hook_wants_a_broker_and_a_fastapi_app(app: FastAPI) -> None:
-    pytest.importorskip("taskiq", reason="taskiq 0.12+ needs pydantic 2", exc_type=ImportError)
+    pytest.importorskip(
+        "taskiq", reason="the locked taskiq (0.13) needs pydantic 2", exc_type=ImportError
+    )
     from taskiq import InMemoryBroker
 
     from fda_core.taskiq import lifespan_per_worker_process

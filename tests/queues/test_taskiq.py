@@ -22,7 +22,7 @@ from .workers import Run, start
 # One worker start per module: its tests go to one xdist worker.
 pytestmark = [pytest.mark.process, pytest.mark.workers, pytest.mark.xdist_group("taskiq-workers")]
 
-try:  # taskiq 0.12 and later need pydantic 2
+try:  # taskiq 0.13 needs pydantic 2, which the lock holds
     import taskiq  # noqa: F401
 except ImportError:  # pragma: no cover - the pydantic 1 cells
     pytest.skip("taskiq does not import with pydantic 1", allow_module_level=True)
