@@ -141,7 +141,8 @@ async def test_taskiq_tasks_resolve_in_the_lifespan_the_worker_startup_started(
     from fda_core.taskiq import lifespan_per_worker_process
 
     configure(app=app)
-    broker = InMemoryBroker()  # runs the worker's startup and shutdown events too
+    broker = InMemoryBroker()  # runs the worker's startup and shutdown events too...
+    broker.is_worker_process = True  # ...and is a worker's broker here
     lifespan_per_worker_process(broker)
     lifespan_per_worker_process(broker)  # again: nothing more
 
@@ -184,3 +185,45 @@ def test_taskiq_hook_wants_a_broker_and_a_fastapi_app(app: FastAPI) -> None:
     lifespan_per_worker_process(broker)
     with pytest.raises(RuntimeError, match=r"app=None \(the configured app\); now with app=Fast"):
         lifespan_per_worker_process(broker, app=app)
+
+
+def test_taskiq_hook_leaves_an_in_memory_broker_of_the_apps_own_process_alone(
+    log: list[str],
+) -> None:
+    """taskiq's advice for tests: an InMemoryBroker, started by the app's lifespan. It runs
+    the worker's startup event in the app's process, inside that lifespan: the hook must
+    not start the lifespan again there (which would start the broker again, and wait for
+    itself)."""
+    pytest.importorskip(
+        "taskiq", reason="the locked taskiq (0.13) needs pydantic 2", exc_type=ImportError
+    )
+    from fastapi.testclient import TestClient
+    from taskiq import InMemoryBroker
+
+    from fda_core.taskiq import lifespan_per_worker_process
+
+    broker = InMemoryBroker()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        log.append("startup")
+        await broker.startup()
+        yield {"greeting": "hello"}
+        await broker.shutdown()
+        log.append("shutdown")
+
+    app = FastAPI(lifespan=lifespan)
+    lifespan_per_worker_process(broker, app=app)
+
+    @broker.task
+    async def ping() -> str:
+        return "pong"
+
+    @app.get("/ping")
+    async def send() -> str:
+        result = await (await ping.kiq()).wait_result(timeout=60)
+        return str(result.return_value)
+
+    with TestClient(app) as client:
+        assert client.get("/ping").json() == "pong"
+    assert log == ["startup", "shutdown"]  # the server's lifespan, once
