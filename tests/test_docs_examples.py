@@ -26,7 +26,6 @@ would not run. A page that shows a file of the example service (``notes_service/
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from docs_runner import (
     pages,
     slug,
 )
+from queue_imports import REASON, imports
 
 RUNNER = Path(__file__).parent / "docs_runner.py"
 #: Pages that still include the app through docs/snippets/ and leave top-level ``await``
@@ -152,17 +152,8 @@ def test_diagrams_are_mermaid_kinds_both_renderers_know() -> None:
 
 
 RUNNABLE = [page for page in pages() if any(b.lang == "python" or b.title for b in blocks(page))]
-#: Pages whose code needs a package that does not import on every cell -> that package:
-#: taskiq 0.13 needs pydantic 2, which the lock holds.
+#: Pages whose code needs a task queue that does not import on every cell -> that queue.
 NEEDS = {"integrations/taskiq.md": "taskiq"}
-
-
-def _imports(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +178,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("page", RUNNABLE, ids=page_id)
 def test_page(page: Path, results: Path) -> None:
     needs = NEEDS.get(page_id(page))
-    if needs is not None and not _imports(needs):
-        pytest.skip(f"{needs} does not import here (pydantic 1)")
+    if needs is not None and not imports(needs):
+        pytest.skip(REASON)
     log = (results / f"{slug(page)}.log").read_text()
     status = (results / f"{slug(page)}.status").read_text()
     assert status == "0", f"{page_id(page)} failed:\n{log}"

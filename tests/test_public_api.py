@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
+from queue_imports import imports
 
 try:
     import tomllib
@@ -83,16 +84,9 @@ HOOKS = {
 
 
 def _queue_imports(module: str) -> bool:
-    """Whether the queue of a hook module imports here: the locked taskiq (0.13) needs
-    pydantic 2, which the pydantic 1 cells replace."""
+    """Whether the queue of a hook module imports here (``queue_imports.py``)."""
     queue = next((extra for extra, (_, modules) in HOOKS.items() if module in modules), None)
-    if queue is None:
-        return True
-    try:
-        importlib.import_module(queue)
-    except ImportError:
-        return False
-    return True
+    return queue is None or imports(queue)
 
 
 def _where_it_imports(*values: str) -> Any:

@@ -5,7 +5,6 @@ its batches through the app's dependencies; the invalid batch of each is rolled 
 """
 
 import asyncio
-import importlib
 import os
 import signal
 import sqlite3
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from queue_imports import imports
 from sync.test_celery import _stop, redis_url
 
 pytestmark = [pytest.mark.process, pytest.mark.workers]
@@ -27,16 +27,8 @@ __all__ = ["redis_url"]  # a fixture
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def _imports(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
-
-
-#: taskiq 0.13 needs pydantic 2, which the lock holds: not on the pydantic 1 cells.
-QUEUES = ("dramatiq", "rq", *(("taskiq",) if _imports("taskiq") else ()))
+#: taskiq only where it imports (queue_imports.py).
+QUEUES = ("dramatiq", "rq", *(("taskiq",) if imports("taskiq") else ()))
 COMMANDS = {
     "dramatiq": ["-m", "dramatiq", "notes_service.dramatiq_actors", "--processes", "1"],
     "rq": ["-m", "rq.cli", "worker", "--worker-class", "notes_service.rq_jobs.LifespanWorker"],

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request
+from queue_imports import REASON
 
 from fda_core import configure
 from fda_sync._api.process_lifespan import _process, stop_if_running
@@ -132,9 +133,7 @@ def test_rq_workers_check_their_fastapi_app_before_any_job() -> None:
 async def test_taskiq_tasks_resolve_in_the_lifespan_the_worker_startup_started(
     app: FastAPI, log: list[str]
 ) -> None:
-    pytest.importorskip(
-        "taskiq", reason="the locked taskiq (0.13) needs pydantic 2", exc_type=ImportError
-    )
+    pytest.importorskip("taskiq", reason=REASON, exc_type=ImportError)
     from taskiq import InMemoryBroker
 
     from fda_core import with_fastapi_depends
@@ -170,9 +169,7 @@ async def test_taskiq_tasks_resolve_in_the_lifespan_the_worker_startup_started(
 
 
 def test_taskiq_hook_wants_a_broker_and_a_fastapi_app(app: FastAPI) -> None:
-    pytest.importorskip(
-        "taskiq", reason="the locked taskiq (0.13) needs pydantic 2", exc_type=ImportError
-    )
+    pytest.importorskip("taskiq", reason=REASON, exc_type=ImportError)
     from taskiq import InMemoryBroker
 
     from fda_core.taskiq import lifespan_per_worker_process
@@ -194,9 +191,7 @@ def test_taskiq_hook_leaves_an_in_memory_broker_of_the_apps_own_process_alone(
     the worker's startup event in the app's process, inside that lifespan: the hook must
     not start the lifespan again there (which would start the broker again, and wait for
     itself)."""
-    pytest.importorskip(
-        "taskiq", reason="the locked taskiq (0.13) needs pydantic 2", exc_type=ImportError
-    )
+    pytest.importorskip("taskiq", reason=REASON, exc_type=ImportError)
     from fastapi.testclient import TestClient
     from taskiq import InMemoryBroker
 

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import pytest
+from queue_imports import REASON, imports
 from sync.test_celery import redis_server
 
 from .workers import Run, start
@@ -22,10 +23,8 @@ from .workers import Run, start
 # One worker start per module: its tests go to one xdist worker.
 pytestmark = [pytest.mark.process, pytest.mark.workers, pytest.mark.xdist_group("taskiq-workers")]
 
-try:  # taskiq 0.13 needs pydantic 2, which the lock holds
-    import taskiq  # noqa: F401
-except ImportError:  # pragma: no cover - the pydantic 1 cells
-    pytest.skip("taskiq does not import with pydantic 1", allow_module_level=True)
+if not imports("taskiq"):  # pragma: no cover - the pydantic 1 cells
+    pytest.skip(REASON, allow_module_level=True)
 
 TASKS = 40
 
