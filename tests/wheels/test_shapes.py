@@ -119,8 +119,9 @@ def test_pins_between_the_distributions_are_exact_and_in_lockstep(distribution: 
         for line in importlib.metadata.requires(distribution) or []
         if Requirement(line).name in OURS
     ]
-    expected = {"fda-core": 0, "fda-sync": 1, "fastapi-depends-anywhere": 6}[distribution]
-    # the meta: fda-core, fda-sync, then [asyncer], [celery] and [all] (both)
+    expected = {"fda-core": 0, "fda-sync": 1, "fastapi-depends-anywhere": 9}[distribution]
+    # the meta: fda-core, fda-sync, [asyncer], [celery], [dramatiq], [rq], [taskiq], and
+    # [all] (asyncer and celery)
     assert len(siblings) == expected
     for requirement in siblings:
         assert str(requirement.specifier) == f"=={VERSION}", requirement
@@ -279,13 +280,24 @@ SYNC_MODULES = (["fda_sync"] if HAS_SYNC else []) + (
 )
 
 
-@pytest.mark.skipif(not HAS_SYNC, reason="this shape has no sync API (checked above)")
-@pytest.mark.parametrize("module", [f"{module}.celery" for module in SYNC_MODULES])
-def test_the_celery_hook_needs_the_celery_extra(module: str) -> None:
-    if HAS_CELERY:  # the meta-package's `all` extra brings it
+#: Each queue's hook, where this shape has it: (module, its queue, the command it names).
+HOOKS = [
+    *(
+        (f"{module}.{queue}", queue, f'pip install "fda-sync[{queue}]"')
+        for module in SYNC_MODULES
+        for queue in ("celery", "dramatiq", "rq")
+    ),
+    *((f"{module}.taskiq", "taskiq", 'pip install "fda-core[taskiq]"') for module in ASYNC_MODULES),
+]
+
+
+@pytest.mark.parametrize(("module", "queue", "command"), HOOKS)
+def test_each_queue_hook_needs_its_extra(module: str, queue: str, command: str) -> None:
+    if queue == "celery" and HAS_CELERY:  # the meta-package's `all` extra brings it
         assert callable(importlib.import_module(module).lifespan_per_worker_process)
         return
-    with pytest.raises(ImportError, match=r'pip install "fda-sync\[celery\]"'):
+    assert importlib.util.find_spec(queue) is None  # no shape installs another queue
+    with pytest.raises(ImportError, match=re.escape(command)):
         importlib.import_module(module)
 
 
