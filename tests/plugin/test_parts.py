@@ -60,8 +60,9 @@ def test_overrides_is_a_mapping_that_is_added_to() -> None:
 def test_a_bad_fake_is_refused_where_it_is_added(make: Any, message: str) -> None:
     try:
         fakes = make()
-    except TypeError as exc:  # FastAPI < 0.121.3: no dict can hold a Depends as a key
-        assert "unhashable type: 'Depends'" in str(exc)
+    except TypeError:  # FastAPI < 0.121.3: no dict can hold a Depends as a key
+        with pytest.raises(TypeError, match="unhashable type: 'Depends'"):
+            make()
         return
     overrides = Overrides(Fakes())
     with pytest.raises(TypeError, match=message):
