@@ -130,9 +130,11 @@ def test_the_wheel_holds_the_package_and_its_metadata_only(distribution: str) ->
         names = [name for name in wheel.namelist() if not name.endswith("/")]
     package = {name for name in names if name.startswith(f"{module}/")}
     assert package == source_files(distribution)  # the sources, py.typed included
+    # fda-core and fda-sync register their pytest plugins (entry_points.txt).
+    entry_points = ("entry_points.txt",) if distribution in {"fda-core", "fda-sync"} else ()
     assert set(names) - package == {
         f"{module}-{VERSION}.dist-info/{name}"
-        for name in ("METADATA", "WHEEL", "RECORD", "licenses/LICENSE")
+        for name in ("METADATA", "WHEEL", "RECORD", "licenses/LICENSE", *entry_points)
     }
 
 
