@@ -419,20 +419,45 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", f"--site-dir={site}")
 
 
+#: What ``nox -s bench`` runs (``nox -s bench -- NAME...`` picks some): bench/bench_NAME.py.
+#: ``celery`` (tasks/s of the example's worker) is not run by default.
+BENCHES = ("peers", "resolution", "sync", "bridge", "override", "django", "memory")
+#: The scripts whose tables docs/benchmarks.md shows, written there from the pinned run
+#: when BENCH_PAGE names the page.
+PAGE_BENCHES = ("peers", "django", "memory")
+
+
+def _ensure_wrk(session: nox.Session) -> None:
+    """Install Debian's wrk if it is missing: bench_django.py loads gunicorn with it."""
+    if shutil.which("wrk"):
+        return
+    if not (shutil.which("apt-get") and os.geteuid() == 0):
+        session.error("bench_django.py needs wrk on PATH (Debian/Ubuntu: apt-get install wrk)")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", "wrk", external=True, env=env)
+
+
 @nox.session(python="3.12")
 def bench(session: nox.Session) -> None:
     """Benchmarks, not part of the default run: what each path costs, against its peers.
 
-    Per-call cost against FastAPI's resolver, a hand-built floor, fast-depends and
-    fastapi-injectable; the sync API on the graphs sync code writes; the bridge against a
-    bare loop and anyio; what override() costs a call. Each script runs twice:
-    as is, then with the process pinned to CPU 0 (no cross-CPU thread wake-ups, which a
-    VM can make costly). ``nox -s bench -- sync`` runs one script (resolution, sync,
-    bridge, override; ``celery``, tasks/s of the example's worker, is not run by default)."""
-    _sync(session, "test")
-    session.install("fastapi-injectable", "fast-depends")
+    Per-call cost against FastAPI's resolver, a hand-built floor, fastapi-injectable,
+    fast-depends and dishka (peers); the async API (resolution) and the sync API (sync) on
+    their graphs; the bridge against a bare loop and anyio; what override() costs a call;
+    a Django view on gunicorn against the same view wired by hand (django); memory over
+    100,000 calls per path (memory). Each script runs twice: as is, then with the process
+    pinned to CPU 0 (no cross-CPU thread wake-ups, which a VM can make costly); memory
+    runs once. ``nox -s bench -- sync`` runs one script; ``BENCH_PAGE=docs/benchmarks.md
+    nox -s bench`` also writes the pinned run's tables into the benchmark page."""
+    _sync(session, "test", "bench")
+    page = os.environ.get("BENCH_PAGE")
+    scripts = session.posargs or BENCHES
+    if "django" in scripts:
+        _ensure_wrk(session)
     runs = (("not pinned", ()), ("pinned to CPU 0 (--cpu 0)", ("--cpu", "0")))
-    for script in session.posargs or ("resolution", "sync", "bridge", "override"):
-        for label, pin in runs:
+    for script in scripts:
+        for label, pin in runs[1:] if script == "memory" else runs:
             session.log(f"=== bench_{script}.py, {label} ===")
-            session.run("python", f"bench/bench_{script}.py", *pin)
+            write = ("--page", page) if page and script in PAGE_BENCHES and pin else ()
+            session.run("python", f"bench/bench_{script}.py", *pin, *write)
