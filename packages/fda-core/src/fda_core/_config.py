@@ -73,10 +73,15 @@ def check_app(app: object, where: str) -> None:
 
 
 def resolve_app(app: FastAPI | None) -> FastAPI:
-    """The explicit app if given, else the configured one, else a clear error."""
+    """The explicit app if given, else the configured one, else a clear error. (Every
+    call looks it up: the checks are written out.)"""
     if app is None:
-        return get_app()
-    check_app(app, "app=")
+        app = _config.app
+        if app is None:
+            raise RuntimeError(_NO_APP)
+        return app
+    if not isinstance(app, FastAPI):
+        check_app(app, "app=")
     return app
 
 
