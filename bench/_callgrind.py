@@ -45,9 +45,10 @@ def _nothing() -> None:
     return None
 
 
-def serve(variants: dict[str, Callable[[], Any]], calls: int) -> None:
-    """In the child: each variant warmed up, then counted; one dump each, in order."""
-    for call in [_nothing, *variants.values()]:
+def serve(variants: dict[str, Callable[[], Any]], calls: int, *, empty: bool = True) -> None:
+    """In the child: each variant warmed up, then counted; one dump each, in order.
+    ``empty``: the empty variant first (once per run: ``count`` expects it first)."""
+    for call in [_nothing, *variants.values()] if empty else variants.values():
         for _ in range(WARMUP):
             call()
         deque(starmap(call, repeat((), calls)), maxlen=0)
