@@ -421,21 +421,23 @@ def docs(session: nox.Session) -> None:
 
 #: What ``nox -s bench`` runs (``nox -s bench -- NAME...`` picks some): bench/bench_NAME.py.
 #: ``celery`` (tasks/s of the example's worker) is not run by default.
-BENCHES = ("peers", "resolution", "sync", "bridge", "override", "django", "memory")
+BENCHES = ("peers", "resolution", "sync", "bridge", "override", "django", "memory", "breakdown")
 #: The scripts whose tables docs/benchmarks.md shows, written there from the pinned run
 #: when BENCH_PAGE names the page.
-PAGE_BENCHES = ("peers", "django", "memory")
+PAGE_BENCHES = ("peers", "django", "memory", "breakdown")
+#: Run once, pinned: memory growth, and instruction counts (callgrind), move with neither.
+ONCE = ("memory", "breakdown")
 
 
-def _ensure_wrk(session: nox.Session) -> None:
-    """Install Debian's wrk if it is missing: bench_django.py loads gunicorn with it."""
-    if shutil.which("wrk"):
+def _ensure_tool(session: nox.Session, tool: str, why: str) -> None:
+    """Install Debian's package ``tool`` if it is missing (``why``: who needs it)."""
+    if shutil.which(tool):
         return
     if not (shutil.which("apt-get") and os.geteuid() == 0):
-        session.error("bench_django.py needs wrk on PATH (Debian/Ubuntu: apt-get install wrk)")
+        session.error(f"{why} needs {tool} on PATH (Debian/Ubuntu: apt-get install {tool})")
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     session.run("apt-get", "update", "-qq", external=True, env=env)
-    session.run("apt-get", "install", "-y", "-qq", "wrk", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", tool, external=True, env=env)
 
 
 @nox.session(python="3.12")
@@ -446,18 +448,22 @@ def bench(session: nox.Session) -> None:
     fast-depends and dishka (peers); the async API (resolution) and the sync API (sync) on
     their graphs; the bridge against a bare loop and anyio; what override() costs a call;
     a Django view on gunicorn against the same view wired by hand (django); memory over
-    100,000 calls per path (memory). Each script runs twice: as is, then with the process
+    100,000 calls per path (memory); a sync call's cost part by part, in instructions
+    (breakdown, under valgrind). Each script runs twice: as is, then with the process
     pinned to CPU 0 (no cross-CPU thread wake-ups, which a VM can make costly); memory
-    runs once. ``nox -s bench -- sync`` runs one script; ``BENCH_PAGE=docs/benchmarks.md
-    nox -s bench`` also writes the pinned run's tables into the benchmark page."""
+    and breakdown run once. ``nox -s bench -- sync`` runs one script;
+    ``BENCH_PAGE=docs/benchmarks.md nox -s bench`` also writes the pinned run's tables
+    into the benchmark page."""
     _sync(session, "test", "bench")
     page = os.environ.get("BENCH_PAGE")
     scripts = session.posargs or BENCHES
     if "django" in scripts:
-        _ensure_wrk(session)
+        _ensure_tool(session, "wrk", "bench_django.py (its load generator)")
+    if "breakdown" in scripts or "django" in scripts:
+        _ensure_tool(session, "valgrind", "bench_breakdown.py (instruction counts)")
     runs = (("not pinned", ()), ("pinned to CPU 0 (--cpu 0)", ("--cpu", "0")))
     for script in scripts:
-        for label, pin in runs[1:] if script == "memory" else runs:
+        for label, pin in runs[1:] if script in ONCE else runs:
             session.log(f"=== bench_{script}.py, {label} ===")
             write = ("--page", page) if page and script in PAGE_BENCHES and pin else ()
             session.run("python", f"bench/bench_{script}.py", *pin, *write)

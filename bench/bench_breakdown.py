@@ -1,8 +1,8 @@
-"""Where a call's cost goes, part by part, in instructions counted by callgrind.
+"""Where a sync call's cost goes, part by part, in instructions counted by callgrind.
 
 The sync API on the all-``def`` chain of ``bench_sync.py`` (settings, a generator session,
-a repository class; driven from the caller's thread), and the async API on the graphs of
-``bench_resolution.py``, against FastAPI's own resolver and the hand-built floor.
+a repository class; driven from the caller's thread), against the hand-built floor and
+fast-depends.
 
 Each part of the sync call is measured by removing it, in a variant that exists only
 here (its module attribute patched for the variant's calls): what the full call costs
@@ -31,7 +31,6 @@ Needs valgrind (Debian: ``apt-get install valgrind``).
 """
 
 import argparse
-import asyncio
 import contextlib
 import contextvars
 import sys
@@ -40,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import _callgrind
-import bench_resolution
 import bench_sync
+from _page import write_table
+from _pinning import add_cpu_option
 
 import fda_sync._api.decorators
 from fda_core._graph.injector import Injector
@@ -149,88 +149,60 @@ def sync_variants() -> dict[str, tuple[Callable[[], Any], Any]]:
     return variants
 
 
-def async_variants() -> dict[str, Callable[[], Any]]:
-    """Per graph of bench_resolution: the floor, FastAPI's resolver, the async API; each
-    call runs ``--calls`` awaits in one ``run_until_complete``, divided back later."""
-    variants: dict[str, Callable[[], Any]] = {}
-    for graph in bench_resolution.GRAPHS:
-        for name, make in (
-            ("floor", lambda g: g.floor),
-            ("fastapi", bench_resolution.fastapi_resolver),
-            ("async API", bench_resolution.ours),
-        ):
-            variants[f"{graph.name}|{name}"] = make(graph)
-    return variants
-
-
 def serve(calls: int) -> None:
     """In the process callgrind runs: every variant, in the order ``main`` expects."""
     for name, (call, patch) in sync_variants().items():
         with patch() if patch is not None else contextlib.nullcontext():
             _callgrind.serve({name: call}, calls, empty=name == "hand-built floor")
-    loop = asyncio.new_event_loop()
-    for name, call in async_variants().items():
 
-        async def many(call: Callable[[], Any] = call) -> None:
-            for _ in range(calls):
-                await call()
 
-        _callgrind.serve({name: lambda many=many: loop.run_until_complete(many())}, 1, empty=False)
-    loop.close()
+def table(counts: dict[str, float]) -> str:
+    full, floor = counts["sync API"], counts["hand-built floor"]
+    summary = (
+        f"The sync API on the all-def chain, driven from the caller's thread: {full:,.0f} "
+        f"instructions per call, {full / floor:.1f}\N{MULTIPLICATION SIGN} the hand-built "
+        f"floor's {floor:,.0f}"
+    )
+    if "fast-depends" in counts:
+        fd = counts["fast-depends"]
+        summary += f", {full / fd:.2f}\N{MULTIPLICATION SIGN} fast-depends' {fd:,.0f}"
+    parts = {part: full - counts[variant] for part, variant in REMOVED}
+    direct = counts["isolated: 5 steps"]
+    copies = counts["isolated: 5 steps in context copies"]
+    parts["context copies (5 steps)"] = copies - direct
+    checked = counts["isolated: 5 steps in context copies, fork checked"]
+    parts["fork checks (5 steps)"] = checked - copies
+    parts["the walk (the rest)"] = full - sum(parts.values()) - floor
+    parts["the graph's own code (the floor)"] = floor
+    lines = [
+        f"{summary} (Python {sys.version.split()[0]}, instructions counted by callgrind).",
+        "",
+        "| part | instructions per call | share of the call |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {part} | {cost:,.0f} | {cost / full:.0%} |" for part, cost in parts.items()]
+    return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400, help="calls counted per variant")
+    parser.add_argument("--page", type=Path, help="write the table into this page")
+    add_cpu_option(parser)  # accepted for nox -s bench: instruction counts need no pinning
     args = parser.parse_args()
     if _callgrind.in_child():
         serve(args.calls)
         return 0
     if not _callgrind.available():
         sys.exit("bench_breakdown.py needs valgrind (Debian: apt-get install valgrind)")
-    sync_names = list(sync_variants())
-    async_names = list(async_variants())
     counts = _callgrind.count(
-        Path(__file__), ["--calls", str(args.calls)], [*sync_names, *async_names], args.calls
+        Path(__file__), ["--calls", str(args.calls)], list(sync_variants()), args.calls
     )
     bench_sync.bare.close()
-    full, floor = counts["sync API"], counts["hand-built floor"]
-    print(
-        f"Sync API, the all-def chain, driven from the caller's thread: {full:,.0f} "
-        f"instructions per call; the hand-built floor {floor:,.0f} "
-        f"({full / floor:.1f}x)"
-        + (
-            f"; fast-depends {counts['fast-depends']:,.0f} "
-            f"(this library {full / counts['fast-depends']:.2f}x)"
-            if "fast-depends" in counts
-            else ""
-        )
-    )
-    print("| part | instructions per call | share of the call |")
-    print("|---|---:|---:|")
-    parts = {part: full - counts[variant] for part, variant in REMOVED}
-    direct = counts["isolated: 5 steps"]
-    copies = counts["isolated: 5 steps in context copies"]
-    parts["context copies (5 steps)"] = copies - direct
-    parts["fork checks (5 steps)"] = (
-        counts["isolated: 5 steps in context copies, fork checked"] - copies
-    )
-    for part, cost in parts.items():
-        print(f"| {part} | {cost:,.0f} | {cost / full:.0%} |")
-    rest = full - sum(parts.values()) - floor
-    print(f"| the walk (the rest) | {rest:,.0f} | {rest / full:.0%} |")
-    print(f"| the graph's own code (the floor) | {floor:,.0f} | {floor / full:.0%} |")
-    print("\nAsync API against FastAPI's resolver, instructions per call:")
-    print("| graph | floor | FastAPI's resolver | async API | async / FastAPI |")
-    print("|---|---:|---:|---:|---:|")
-    for graph in bench_resolution.GRAPHS:
-        floor_, fastapi, ours = (
-            counts[f"{graph.name}|{name}"] for name in ("floor", "fastapi", "async API")
-        )
-        print(
-            f"| {graph.name} | {floor_:,.0f} | {fastapi:,.0f} | {ours:,.0f} | "
-            f"{ours / fastapi:.2f} |"
-        )
+    text = table(counts)
+    print(text)
+    if args.page is not None:
+        write_table(args.page, "breakdown", text)
     return 0
 
 
