@@ -80,7 +80,8 @@ def resolve_app(app: FastAPI | None) -> FastAPI:
         if app is None:
             raise RuntimeError(_NO_APP)
         return app
-    if not isinstance(app, FastAPI):
+    # Typed as an app, yet users pass routers: the check runs all the same.
+    if not isinstance(app, FastAPI):  # pyright: ignore[reportUnnecessaryIsInstance]
         check_app(app, "app=")
     return app
 
