@@ -31,7 +31,7 @@ from fda_core._compat import CallKind
 from fda_core._graph.plan import Plan
 from fda_core._graph.resolution import SwallowedExceptionError
 from fda_sync._bridge import Bridge, this_process
-from fda_sync._caller_path.exits import Teardown, enter_generator, exit_generator
+from fda_sync._caller_path.exits import Teardown, exit_generator
 from fda_sync._caller_path.loop_side import LoopSide
 from fda_sync._errors import forked_error, stop_iteration_error
 
@@ -84,12 +84,13 @@ class _Call:
         if kind is _GENERATOR:
             generator = node.call(**kwargs)
             # Registered before it starts: an interrupt in between loses no teardown.
-            exit_ = functools.partial(self.exit_generator, generator)
-            self.teardown.push(exit_, node.function_scoped)
-            try:
-                return self.context.copy().run(enter_generator, generator)
-            except StopIteration as exc:
-                raise stop_iteration_error(enter_generator, exc)  # noqa: B904
+            teardown = self.teardown
+            exits = teardown.function if node.function_scoped else teardown.request
+            exits.append(functools.partial(self.exit_generator, generator))
+            try:  # ``contextmanager``'s ``__enter__``: the set-up, up to the ``yield``
+                return self.context.copy().run(next, generator)
+            except StopIteration:
+                raise RuntimeError("generator didn't yield") from None
             finally:
                 if this_process.forks != self.forks:
                     raise forked_error()
@@ -248,8 +249,14 @@ def _call(
         solving = False
         if body_is_async:
             result = call.on_loop(body, args, {**kwargs, **values})
-        else:
-            result = call.here(body, *args, **kwargs, **values)
+        else:  # ``call.here``, written out: every sync call pays for it
+            try:
+                result = call.context.copy().run(body, *args, **kwargs, **values)
+            except StopIteration as exc:
+                raise stop_iteration_error(body, exc)  # noqa: B904 - its cause is set
+            finally:
+                if this_process.forks != call.forks:
+                    raise forked_error()  # a fork child never goes on with its parent's call
         completed = True
     finally:
         # What went wrong is, in a finally clause, the exception on its way out. An
