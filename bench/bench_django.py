@@ -299,7 +299,12 @@ def main() -> None:
     print(text)
     if args.page is not None:
         write_table(args.page, "django", text)
-    print("all targets met" if ratio >= TARGET else f"MISSED: {ratio:.3f} < {TARGET}")
+    missed = [] if ratio >= TARGET else [f"requests/s {ratio:.3f}x the view by hand < {TARGET}"]
+    if counts is not None and counts["sync API"] / counts["by hand"] > 1 / TARGET:
+        # The same target in instructions, which the machine's load does not move.
+        share = counts["by hand"] / counts["sync API"]
+        missed.append(f"instructions: the view by hand's are {share:.3f}x the sync API's")
+    print("\n".join(f"MISSED: {m}" for m in missed) or "all targets met")
 
 
 if __name__ == "__main__":
