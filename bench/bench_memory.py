@@ -12,8 +12,8 @@ repository class):
   from the caller's thread;
 - ``sync, loop path``: the same on the ``async def`` graph, one task on the bridge loop
   per call;
-- ``async``: ``fda_core.with_fastapi_depends`` on the ``async def`` graph, awaited on a
-  loop.
+- ``async``: ``fda_core.with_fastapi_depends`` on the ``async def`` graph, awaited on
+  one loop.
 
     uv run python bench/bench_memory.py [--calls 100000] [--cpu N] [--page docs/benchmarks.md]
 """
@@ -124,16 +124,17 @@ def sync_block(call: Callable[[int], Any]) -> Callable[[int], Any]:
     return block
 
 
+#: The async path's loop, kept across blocks as an app keeps its loop (a new loop per
+#: block would count each loop's own start-up).
+LOOP = asyncio.new_event_loop()
+
+
 def async_block(count: int) -> None:
     async def many() -> None:
         for _ in range(count):
             await async_job(1)
 
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(many())
-    finally:
-        loop.close()
+    LOOP.run_until_complete(many())
 
 
 PATHS: dict[str, Callable[[int], Any]] = {
