@@ -550,20 +550,51 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", f"--site-dir={site}")
 
 
+#: What ``nox -s bench`` runs (``nox -s bench -- NAME...`` picks some): bench/bench_NAME.py.
+#: ``celery`` (tasks/s of the example's worker) is not run by default.
+BENCHES = ("peers", "resolution", "sync", "bridge", "override", "django", "memory", "breakdown")
+#: The scripts whose tables docs/benchmarks.md shows, written there from the pinned run
+#: when BENCH_PAGE names the page.
+PAGE_BENCHES = ("peers", "django", "memory", "breakdown")
+#: Run once, pinned: memory growth, and instruction counts (callgrind), move with neither.
+ONCE = ("memory", "breakdown")
+
+
+def _ensure_tool(session: nox.Session, tool: str, why: str) -> None:
+    """Install Debian's package ``tool`` if it is missing (``why``: who needs it)."""
+    if shutil.which(tool):
+        return
+    if not (shutil.which("apt-get") and os.geteuid() == 0):
+        session.error(f"{why} needs {tool} on PATH (Debian/Ubuntu: apt-get install {tool})")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", tool, external=True, env=env)
+
+
 @nox.session(python="3.12")
 def bench(session: nox.Session) -> None:
     """Benchmarks, not part of the default run: what each path costs, against its peers.
 
-    Per-call cost against FastAPI's resolver, a hand-built floor, fast-depends and
-    fastapi-injectable; the sync API on the graphs sync code writes; the bridge against a
-    bare loop and anyio; what override() costs a call. Each script runs twice:
-    as is, then with the process pinned to CPU 0 (no cross-CPU thread wake-ups, which a
-    VM can make costly). ``nox -s bench -- sync`` runs one script (resolution, sync,
-    bridge, override; ``celery``, tasks/s of the example's worker, is not run by default)."""
-    _sync(session, "test")
-    session.install("fastapi-injectable", "fast-depends")
+    Per-call cost against FastAPI's resolver, a hand-built floor, fastapi-injectable,
+    fast-depends and dishka (peers); the async API (resolution) and the sync API (sync) on
+    their graphs; the bridge against a bare loop and anyio; what override() costs a call;
+    a Django view on gunicorn against the same view wired by hand (django); memory over
+    100,000 calls per path (memory); a sync call's cost part by part, in instructions
+    (breakdown, under valgrind). Each script runs twice: as is, then with the process
+    pinned to CPU 0 (no cross-CPU thread wake-ups, which a VM can make costly); memory
+    and breakdown run once. ``nox -s bench -- sync`` runs one script;
+    ``BENCH_PAGE=docs/benchmarks.md nox -s bench`` also writes the pinned run's tables
+    into the benchmark page."""
+    _sync(session, "test", "bench")
+    page = os.environ.get("BENCH_PAGE")
+    scripts = session.posargs or BENCHES
+    if "django" in scripts:
+        _ensure_tool(session, "wrk", "bench_django.py (its load generator)")
+    if "breakdown" in scripts or "django" in scripts:
+        _ensure_tool(session, "valgrind", "bench_breakdown.py (instruction counts)")
     runs = (("not pinned", ()), ("pinned to CPU 0 (--cpu 0)", ("--cpu", "0")))
-    for script in session.posargs or ("resolution", "sync", "bridge", "override"):
-        for label, pin in runs:
+    for script in scripts:
+        for label, pin in runs[1:] if script in ONCE else runs:
             session.log(f"=== bench_{script}.py, {label} ===")
-            session.run("python", f"bench/bench_{script}.py", *pin)
+            write = ("--page", page) if page and script in PAGE_BENCHES and pin else ()
+            session.run("python", f"bench/bench_{script}.py", *pin, *write)

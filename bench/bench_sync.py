@@ -31,18 +31,16 @@ Measured alongside, interleaved the same way: the bare round trip, one
 """
 
 import argparse
-import asyncio
 import gc
 import logging
 import sys
-import threading
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Annotated, Any
 
-from _measure import REPEATS, CountWarnings, Series, interleave, sync_sampler
+from _measure import REPEATS, BareLoop, CountWarnings, Series, interleave, sync_sampler
 from _pinning import add_cpu_option, pin
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -65,24 +63,6 @@ except ImportError:
 
 app = FastAPI()
 SCOPE = {"headers": {"authorization": "Bearer alice"}}
-
-
-# --- a loop in a daemon thread: the floor's (and fast-depends') way to await ------------
-
-
-class BareLoop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
 
 
 bare = BareLoop()

@@ -169,7 +169,7 @@ async def _finish(teardown: Teardown, error: BaseException | None, solving: bool
 
 async def call_planned(
     plan: Plan,
-    request: Callable[[], Request],
+    request: Callable[[], Request] | None,
     body: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],

@@ -77,6 +77,10 @@ def _normalize_headers(headers: Any) -> list[tuple[bytes, bytes]]:
         items = mapping.items()
     normalized: list[tuple[bytes, bytes]] = []
     for name, value in items:
+        if type(name) is str and type(value) is str and name.isascii() and value.isascii():
+            # The usual header, ASCII text: encoded here (the checks below say the rest).
+            normalized.append((name.lower().encode("ascii"), value.encode("ascii")))
+            continue
         raw_name = _header_bytes(name, "name", name)
         normalized.append((raw_name.lower(), _header_bytes(name, "value", value)))
     return normalized
@@ -137,10 +141,13 @@ def build_scope(
     scope["state"] = state
     scope["headers"] = _normalize_headers(scope["headers"])
     # A route's path parameters are text: a number is given as its text, as in a URL.
-    scope["path_params"] = {
-        name: str(value) if _is_number(value) else value
-        for name, value in dict(scope["path_params"]).items()
-    }
+    if scope["path_params"] or type(scope["path_params"]) is not dict:
+        scope["path_params"] = {
+            name: str(value) if _is_number(value) else value
+            for name, value in dict(scope["path_params"]).items()
+        }
+    else:
+        scope["path_params"] = {}  # a fresh one: dependencies may write to it
     scope["query_string"] = _url_bytes(scope["query_string"])
     if isinstance(scope["path"], (bytes, bytearray)):  # ASGI's path is decoded text
         scope["path"] = unquote(bytes(scope["path"]).decode("latin-1"))

@@ -75,6 +75,10 @@ class _Held(contextlib.AbstractContextManager[None]):
         self._saved: dict[int, Callable[[int, Any], Any]] = {}
         self._pending: list[int] = []
         self._restoring = False
+        #: The handlers the last hold found, and which of them it swapped: handlers seldom
+        #: change, so a hold reads them all in one C loop and compares them at once.
+        self._seen: tuple[Any, ...] = ()
+        self._held: tuple[tuple[int, Callable[[int, Any], Any]], ...] = ()
 
     def defer(self, signum: int, frame: Any) -> None:
         if self._restoring:  # delivered once the handlers are back
@@ -91,11 +95,17 @@ class _Held(contextlib.AbstractContextManager[None]):
         if self._depth > 1:
             return
         try:
-            for signum in _INTERRUPTING:
-                handler = _getsignal(signum)
-                if callable(handler) and handler is not _defer:
-                    self._saved[signum] = handler
-                    _setsignal(signum, _defer)
+            handlers = tuple(map(_getsignal, _INTERRUPTING))
+            if handlers != self._seen:
+                self._held = tuple(
+                    (signum, handler)
+                    for signum, handler in zip(_INTERRUPTING, handlers, strict=True)
+                    if callable(handler) and handler is not _defer
+                )
+                self._seen = handlers
+            for signum, handler in self._held:
+                self._saved[signum] = handler
+                _setsignal(signum, _defer)
         except BaseException:  # a handler ran meanwhile and raised: undo, then raise
             self._depth -= 1
             self._end()
