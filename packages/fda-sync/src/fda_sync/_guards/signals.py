@@ -23,6 +23,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from fda_sync._guards.green import green_threads, os_thread_ident
+
 __all__ = ["in_main_thread", "signals_held"]
 
 _getsignal: Callable[[int], Any] = signal.getsignal
@@ -41,12 +43,16 @@ _INTERRUPTING = tuple(
     if hasattr(signal, name)
 )
 
+# The main OS thread's: under gevent, every greenlet of it runs signal handlers.
+# (Patched already, ``main_thread().ident`` names the main greenlet: ask from there.)
 _main_ident = threading.main_thread().ident
+if green_threads() and threading.current_thread() is threading.main_thread():
+    _main_ident = os_thread_ident()
 
 
 def _forked() -> None:
     global _main_ident
-    previous, _main_ident = _main_ident, threading.get_ident()  # the child's main thread
+    previous, _main_ident = _main_ident, os_thread_ident()  # the child's main thread
     if previous != _main_ident:  # a hold of the parent's main thread, which is not here
         _held.forget()
 
@@ -57,7 +63,7 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
 
 def in_main_thread() -> bool:
     """Whether this is the main thread, where Python runs signal handlers."""
-    return threading.get_ident() == _main_ident
+    return os_thread_ident() == _main_ident
 
 
 class _Held(contextlib.AbstractContextManager[None]):
@@ -157,6 +163,6 @@ _NOTHING_HELD = contextlib.nullcontext()
 def signals_held() -> contextlib.AbstractContextManager[None]:
     """Hold interrupting signals back for a block, in the main thread (the only one where
     handlers run); elsewhere, nothing to hold."""
-    if threading.get_ident() == _main_ident:
+    if os_thread_ident() == _main_ident:
         return _held
     return _NOTHING_HELD
