@@ -2,8 +2,9 @@
 
 ``celery worker -P gevent`` monkey-patches the process before it imports this module: each
 task runs in a greenlet. A task's call has an async yield dependency (run on the bridge
-loop, which keeps a count of the calls waiting there at once) and a ``def`` yield dependency
-(run in the task's greenlet); each reports whether both were torn down before it returned.
+loop, where the first calls wait until ``GATE`` of them wait together) and a ``def`` yield
+dependency (run in the task's greenlet); each reports whether both were torn down before
+it returned.
 """
 
 import asyncio
@@ -36,6 +37,10 @@ celery_app.conf.update(
 api = FastAPI()
 task_number: ContextVar[int] = ContextVar("task_number")  # copied to the loop with the call
 local = gevent.local.local()  # the task's greenlet's own
+#: The first calls wait until this many wait together: a task waiting for the loop must
+#: leave the hub to the tasks after it, or none returns.
+GATE = 10
+gate: list[asyncio.Event] = []  # made on the loop
 waiting = [0, 0]  # calls waiting on the loop now, most at once (touched on the loop only)
 closed_async: set[int] = set()
 closed_def: set[int] = set()
@@ -43,10 +48,14 @@ closed_def: set[int] = set()
 
 async def connection() -> AsyncIterator[int]:
     n = task_number.get()
+    if not gate:
+        gate.append(asyncio.Event())
     waiting[0] += 1
     waiting[1] = max(waiting)
+    if waiting[0] >= GATE:
+        gate[0].set()  # open for good: later tasks pass through
     try:
-        await asyncio.sleep(0.05)  # the calls of concurrent tasks overlap here
+        await gate[0].wait()
     finally:
         waiting[0] -= 1
     yield n

@@ -299,7 +299,8 @@ class _Interrupt:
         was sent and noted as held back (a handler run now would raise here instead)."""
         assert self.sent.wait(120), "the signal was not sent"
         deadline = time.monotonic() + 120
-        while self.signum not in fda_sync._guards.signals._held._pending:
+        held = fda_sync._guards.signals._held
+        while self.signum not in held._pending.get(threading.get_ident(), ()):
             assert time.monotonic() < deadline, "the signal was not held back"
             time.sleep(0.01)
 

@@ -25,7 +25,7 @@ from typing import Any
 from fda_core._runtime.carry import carry
 from fda_core._runtime.threads import run_unlent
 from fda_sync._errors import forked_error, stop_iteration_error
-from fda_sync._guards.green import allocate_lock, waiting_queue
+from fda_sync._guards.green import allocate_lock, waiting_queue, waits_in_hub
 from fda_sync._guards.imports import import_deadlock
 from fda_sync._guards.signals import in_main_thread, signals_held
 
@@ -220,13 +220,15 @@ class CallerThread(_TeardownHold):
 
         ``timeout``: give up after that long. ``interrupted``: the caller was interrupted
         and only waits for teardown: only teardown functions run, others fail at once.
-        The main thread waits in slices, so that signal handlers run promptly.
+        The main thread waits in slices, so that signal handlers run promptly (a greenlet
+        waits in its hub, which runs them as they come).
         """
         items = self.items
         deadline = None if timeout is None else time.monotonic() + timeout
         main = in_main_thread()
+        sliced = main and not waits_in_hub(items)  # (a hub runs signal handlers as they come)
         while not self.done:
-            wait = SIGNAL_CHECK_INTERVAL if main else IMPORT_CHECK_INTERVAL
+            wait = SIGNAL_CHECK_INTERVAL if sliced else IMPORT_CHECK_INTERVAL
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -46,6 +46,7 @@ __all__ = [
     "runs_here",
     "start_loop_thread",
     "waiting_queue",
+    "waits_in_hub",
 ]
 
 S = TypeVar("S")
@@ -196,6 +197,12 @@ def waiting_queue(loop: asyncio.AbstractEventLoop) -> _queue.SimpleQueue[Any]:
     if loop not in _green_loops:
         raise patched_after_start_error()
     return _GeventQueue()
+
+
+def waits_in_hub(queue: _queue.SimpleQueue[Any]) -> bool:
+    """Whether a get on ``queue`` (a ``waiting_queue``) waits in a gevent hub, which runs
+    signal handlers as they come: such a wait need not be cut into slices for them."""
+    return type(queue) is _GeventQueue
 
 
 class _GeventQueue(_queue.SimpleQueue[Any]):
