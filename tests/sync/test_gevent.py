@@ -490,6 +490,95 @@ print(outcome)
     }
 
 
+def test_the_loops_own_greenlets_may_wait_for_it_the_loop_may_not(path: str) -> None:
+    """``asyncio.to_thread`` on the loop starts a greenlet of the loop's OS thread, where
+    asyncio says the loop runs: a sync call there waits in that thread's hub, as from a
+    worker thread without gevent. A sync call from the loop itself is refused."""
+    script = run_green(
+        PRELUDE
+        + """
+from fda_sync import BridgeError
+
+async def inner_connection():
+    yield "inner"
+
+@with_fastapi_depends(app=app)
+def inner(*, c: Annotated[str, Depends(inner_connection)]) -> str:
+    return c
+
+async def from_worker():
+    yield await asyncio.to_thread(inner)
+
+@with_fastapi_depends(app=app)
+def outer(*, r: Annotated[str, Depends(from_worker)]) -> str:
+    return r
+
+@with_fastapi_depends(app=app)
+async def on_the_loop() -> str:
+    return inner()
+
+greenlets = [gevent.spawn(outer) for _ in range(5)]
+gevent.joinall(greenlets, raise_error=True)
+outcome = {"from the loop's greenlets": [g.value for g in greenlets]}
+try:
+    on_the_loop()
+except BridgeError as exc:
+    outcome["from the loop"] = str(exc).split(" (")[0]
+print(outcome)
+""",
+        path,
+    )
+    assert facts(script) == {
+        "from the loop's greenlets": ["inner"] * 5,
+        "from the loop": "A blocking fastapi_depends_anywhere.sync call was made on the "
+        "bridge's own event loop",
+    }
+
+
+@pytest.mark.chosen_path
+def test_thread_pools_started_on_the_loop_let_the_process_exit(path: str) -> None:
+    """At exit, Python's main thread joins every ``ThreadPoolExecutor``'s workers (greenlets
+    of the loop's thread, under gevent) before the lifespan's shutdown runs: the loop's hub
+    must wake them. The loop's default executor (``asyncio.to_thread``,
+    ``loop.getaddrinfo``) and a lifespan's own pool."""
+    script = run_green(
+        """
+import asyncio, concurrent.futures
+from contextlib import asynccontextmanager
+from typing import Annotated
+from fastapi import Depends, FastAPI, Request
+from fda_sync import start_process_lifespan, with_fastapi_depends
+
+@asynccontextmanager
+async def lifespan(app):
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+    yield {"pool": pool}
+    pool.shutdown()
+    print("lifespan shut down", flush=True)
+
+app = FastAPI(lifespan=lifespan)
+
+async def in_pools(request: Request) -> int:
+    loop = asyncio.get_running_loop()
+    await loop.getaddrinfo("localhost", 80)
+    return await loop.run_in_executor(request.state.pool, sum, [40, 1]) + await (
+        asyncio.to_thread(sum, [1])
+    )
+
+@with_fastapi_depends(app=app)
+def job(*, n: Annotated[int, Depends(in_pools)]) -> int:
+    return n
+
+start_process_lifespan(app)
+print(job(), flush=True)
+""",
+        path,
+    )
+    assert script.returncode == 0, script.stdout + script.stderr
+    assert script.stderr == ""
+    assert script.lines == ["42", "lifespan shut down"]
+
+
 FORKING = """
 def calls_in_greenlets() -> dict:
     greenlets = [gevent.spawn(lambda: (job(), gevent.getcurrent())) for _ in range(20)]

@@ -10,7 +10,8 @@ thread, the one that should answer it included. So:
 - the loop gets a real OS thread (``start_loop_thread``, with the originals gevent keeps),
   created there: gevent's selector then waits in that thread's own hub, which runs the
   greenlets started from the loop (``asyncio.to_thread``, anyio's worker threads,
-  aiosqlite's connection threads);
+  aiosqlite's connection threads), and the loop wakes it every ``HUB_TICK`` for what
+  other threads hand those greenlets;
 - a caller waits on a ``waiting_queue``: a real ``SimpleQueue`` whose puts, from the loop's
   thread, wake the caller's hub through ``loop.run_callback_threadsafe`` (what gevent's
   own thread pool does), so other greenlets run while one waits;
@@ -149,6 +150,7 @@ def start_loop_thread(
             try:
                 loop = asyncio.new_event_loop()
                 threading.current_thread().name = name  # as logs and tracebacks show it
+                loop.call_soon(_tick, loop)
                 _green_loops.add(loop)
                 made.append(prepare(loop))
             except BaseException as exc:
@@ -165,6 +167,19 @@ def start_loop_thread(
     if isinstance(made[0], BaseException):
         raise made[0]
     return made[0], handle
+
+
+#: How often the loop's thread lets its hub run what other threads handed its greenlets.
+HUB_TICK = 0.05
+
+
+def _tick(loop: asyncio.AbstractEventLoop) -> None:
+    """Wake the loop's hub now and then. Other threads hand the greenlets of the loop's
+    thread work without waking that hub (gevent's queues and locks only wake their own):
+    at exit, Python's main thread puts ``None`` in the work queue of each
+    ``ThreadPoolExecutor`` (the loop's default one, a lifespan's own) and joins its
+    workers, greenlets there, which without a tick would never wake (a hang)."""
+    loop.call_later(HUB_TICK, _tick, loop)
 
 
 def _unpatched(serve: Callable[[S], object], prepared: S) -> None:
