@@ -2,9 +2,9 @@
 
 ``celery worker -P gevent`` monkey-patches the process before it imports this module: each
 task runs in a greenlet. A task's call has an async yield dependency (run on the bridge
-loop, where the first calls wait until ``GATE`` of them wait together) and a ``def`` yield
-dependency (run in the task's greenlet); each reports whether both were torn down before
-it returned.
+loop, where the first calls wait until ten of them wait together: ``fda_gate``) and a
+``def`` yield dependency (run in the task's greenlet); each reports whether both were torn
+down before it returned.
 """
 
 import asyncio
@@ -17,6 +17,7 @@ import gevent
 import gevent.local
 from celery import Celery
 from fastapi import Depends, FastAPI
+from fda_gate import Gate
 
 import fda_sync._api.decorators
 from fda_sync import with_fastapi_depends
@@ -37,27 +38,14 @@ celery_app.conf.update(
 api = FastAPI()
 task_number: ContextVar[int] = ContextVar("task_number")  # copied to the loop with the call
 local = gevent.local.local()  # the task's greenlet's own
-#: The first calls wait until this many wait together: a task waiting for the loop must
-#: leave the hub to the tasks after it, or none returns.
-GATE = 10
-gate: list[asyncio.Event] = []  # made on the loop
-waiting = [0, 0]  # calls waiting on the loop now, most at once (touched on the loop only)
+gate = Gate(10)
 closed_async: set[int] = set()
 closed_def: set[int] = set()
 
 
 async def connection() -> AsyncIterator[int]:
     n = task_number.get()
-    if not gate:
-        gate.append(asyncio.Event())
-    waiting[0] += 1
-    waiting[1] = max(waiting)
-    if waiting[0] >= GATE:
-        gate[0].set()  # open for good: later tasks pass through
-    try:
-        await gate[0].wait()
-    finally:
-        waiting[0] -= 1
+    await gate.wait()
     yield n
     await asyncio.sleep(0)
     closed_async.add(n)
@@ -92,5 +80,5 @@ def work(n: int) -> dict[str, Any]:
         "n": n,
         "pid": os.getpid(),
         "torn down": n in closed_async and n in closed_def,
-        "most waiting at once": waiting[1],
+        "most waiting at once": gate.most,
     }

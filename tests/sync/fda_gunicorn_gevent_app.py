@@ -4,8 +4,8 @@ test_gunicorn_gevent.py.
 ``--preload``: the master imports this module, unpatched, and makes a sync call at import
 (the bridge starts there); each worker forks, monkey-patches, then serves every request in
 a greenlet. A request's call has an async yield dependency that waits at a gate until
-``GATE`` requests wait there together (a hub stopped by one waiting request would never
-get there), and a ``def`` yield dependency; the response says whether both were torn down.
+``FDA_TEST_GATE`` requests wait there together (``fda_gate``), and a ``def`` yield
+dependency; the response says whether both were torn down.
 """
 
 import asyncio
@@ -17,31 +17,20 @@ from contextvars import ContextVar
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
+from fda_gate import Gate
 
 from fda_sync import with_fastapi_depends
 
-GATE = int(os.environ["FDA_TEST_GATE"])
-
 api = FastAPI()
 request_id: ContextVar[str] = ContextVar("request_id")  # the greenlet's; copied to the loop
-gate: list[asyncio.Event] = []  # made on the worker's loop
-waiting = [0, 0]  # requests at the gate now, most at once (touched on the loop only)
+gate = Gate(int(os.environ["FDA_TEST_GATE"]))
 closed_async: set[str] = set()
 closed_def: set[str] = set()
 
 
 async def connection() -> AsyncIterator[str]:
     request = request_id.get()
-    if not gate:
-        gate.append(asyncio.Event())
-    waiting[0] += 1
-    waiting[1] = max(waiting)
-    if waiting[0] >= GATE:
-        gate[0].set()  # open for good: later requests pass through
-    try:
-        await gate[0].wait()
-    finally:
-        waiting[0] -= 1
+    await gate.wait()
     yield threading.current_thread().name
     await asyncio.sleep(0)
     closed_async.add(request)
@@ -85,7 +74,7 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
             preloaded_by=PRELOADED_BY,
             bridge_pid=where(),
             torn_down=request in closed_async and request in closed_def,
-            most_waiting=waiting[1],
+            most_waiting=gate.most,
         )
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps(body).encode()]
