@@ -537,17 +537,18 @@ print(outcome)
 
 @pytest.mark.chosen_path
 def test_thread_pools_started_on_the_loop_let_the_process_exit(path: str) -> None:
-    """At exit, Python's main thread joins every ``ThreadPoolExecutor``'s workers (greenlets
-    of the loop's thread, under gevent) before the lifespan's shutdown runs: the loop's hub
-    must wake them. The loop's default executor (``asyncio.to_thread``,
-    ``loop.getaddrinfo``) and a lifespan's own pool."""
+    """At exit, Python's main thread joins every ``ThreadPoolExecutor``'s workers, greenlets
+    of the loop's thread under gevent, before the bridge's exit handler runs. The loop's
+    default executor (``asyncio.to_thread``, ``loop.getaddrinfo``) has none; a lifespan's
+    own pool has, which the loop's hub wakes (on Python 3.13, gevent cannot join them from
+    another thread: the lifespan is stopped before the exit, as documented)."""
     script = run_green(
         """
-import asyncio, concurrent.futures
+import asyncio, concurrent.futures, sys
 from contextlib import asynccontextmanager
 from typing import Annotated
 from fastapi import Depends, FastAPI, Request
-from fda_sync import start_process_lifespan, with_fastapi_depends
+from fda_sync import start_process_lifespan, stop_process_lifespan, with_fastapi_depends
 
 @asynccontextmanager
 async def lifespan(app):
@@ -571,6 +572,8 @@ def job(*, n: Annotated[int, Depends(in_pools)]) -> int:
 
 start_process_lifespan(app)
 print(job(), flush=True)
+if sys.version_info >= (3, 13):
+    stop_process_lifespan()
 """,
         path,
     )

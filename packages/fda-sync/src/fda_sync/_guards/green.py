@@ -9,9 +9,9 @@ thread, the one that should answer it included. So:
 
 - the loop gets a real OS thread (``start_loop_thread``, with the originals gevent keeps),
   created there: gevent's selector then waits in that thread's own hub, which runs the
-  greenlets started from the loop (``asyncio.to_thread``, anyio's worker threads,
-  aiosqlite's connection threads), and the loop wakes it every ``HUB_TICK`` for what
-  other threads hand those greenlets;
+  greenlets started from the loop (anyio's worker threads, aiosqlite's connection
+  threads, and the functions of the loop's default executor: ``asyncio.to_thread``), and
+  the loop wakes it every ``HUB_TICK`` for what other threads hand those greenlets;
 - a caller waits on a ``waiting_queue``: a real ``SimpleQueue`` whose puts, from the loop's
   thread, wake the caller's hub through ``loop.run_callback_threadsafe`` (what gevent's
   own thread pool does), so other greenlets run while one waits;
@@ -29,12 +29,14 @@ from __future__ import annotations
 import _queue
 import _thread
 import asyncio
+import concurrent.futures
 import importlib
 import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
 from fda_sync._errors import eventlet_error, patched_after_start_error
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 S = TypeVar("S")
+T = TypeVar("T")
 
 
 def _original(name: str) -> Any:
@@ -150,6 +153,7 @@ def start_loop_thread(
             try:
                 loop = asyncio.new_event_loop()
                 threading.current_thread().name = name  # as logs and tracebacks show it
+                loop.set_default_executor(_GreenletExecutor())
                 loop.call_soon(_tick, loop)
                 _green_loops.add(loop)
                 made.append(prepare(loop))
@@ -169,6 +173,30 @@ def start_loop_thread(
     return made[0], handle
 
 
+class _GreenletExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor under gevent (``asyncio.to_thread``,
+    ``loop.getaddrinfo``): each function in a greenlet of the loop's thread, where gevent
+    would start the pool's threads anyway, but without worker threads for Python's exit to
+    join from the main thread (Python 3.13's gevent refuses: "Cannot switch to a different
+    thread")."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # the awaiting task gets it
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        sys.modules["gevent"].spawn(run)
+        return future
+
+
 #: How often the loop's thread lets its hub run what other threads handed its greenlets.
 HUB_TICK = 0.05
 
@@ -177,8 +205,9 @@ def _tick(loop: asyncio.AbstractEventLoop) -> None:
     """Wake the loop's hub now and then. Other threads hand the greenlets of the loop's
     thread work without waking that hub (gevent's queues and locks only wake their own):
     at exit, Python's main thread puts ``None`` in the work queue of each
-    ``ThreadPoolExecutor`` (the loop's default one, a lifespan's own) and joins its
-    workers, greenlets there, which without a tick would never wake (a hang)."""
+    ``ThreadPoolExecutor`` that async code started (a lifespan's own pool) and joins its
+    workers, greenlets there, which without a tick would never wake (a hang; Python 3.13's
+    gevent refuses that join instead)."""
     loop.call_later(HUB_TICK, _tick, loop)
 
 
