@@ -44,7 +44,7 @@ class Cell(NamedTuple):
     python: str
     fastapi: str  # a release, or "locked": the newest, as pinned in uv.lock
     extra: tuple[str, ...]  # what else to install with it (pydantic 1, an older httpx)
-    whole: bool  # the whole suite, or all but the tests marked `process`
+    runs: str  # "whole", "python" or "fastapi": which tests (SELECT)
 
     @property
     def name(self) -> str:
@@ -55,7 +55,11 @@ class Cell(NamedTuple):
     @property
     def description(self) -> str:
         """What ``nox -l`` says of the cell: what it runs, on what."""
-        suite = "The whole suite" if self.whole else "The suite without its `process` tests"
+        suite = {
+            "whole": "The whole suite",
+            "python": "The suite without its `workers` and `programs` tests",
+            "fastapi": "The suite without its `process` tests",
+        }[self.runs]
         fastapi = (
             "the newest FastAPI (uv.lock)"
             if self.fastapi == "locked"
@@ -67,19 +71,29 @@ class Cell(NamedTuple):
         return f"{suite} on {fastapi}, Python {self.python}, {pydantic}{also}."
 
 
+#: Which tests a cell runs. The tests marked `process` (forks, signals, exit, threads by the
+#: dozen, subprocesses) test what changes with Python rather than with FastAPI's release:
+#: they run on one cell of each Python ("python"). Those also marked `workers` (real Celery,
+#: Dramatiq, RQ, taskiq workers, gunicorn and uvicorn) or `programs` (the docs pages, the
+#: README's blocks, the example's CLI, Alembic and pytest sessions run as programs) test
+#: the integration with other programs, and take most of a cell's time: they run on the
+#: newest cell ("whole") and on the lowest bounds of every dependency (`lowest`).
+SELECT: dict[str, tuple[str, ...]] = {
+    "whole": (),
+    "python": ("-m", "not workers and not programs"),
+    "fastapi": ("-m", "not process"),
+}
+
 # One cell per epoch of FastAPI's dependency internals (see docs/support.md), each
-# Python at least once. A cell runs the whole suite or leaves out the tests marked
-# `process` (forks, signals, exit, worker pools, real subprocesses, the docs pages): what
-# they test changes with Python, not with FastAPI's release, so they run on one cell of
-# each Python (and on `lowest`). Measured on 2 idle cores: 86 tests, 2 of a cell's 2.5 minutes.
+# Python at least once, and what each runs (SELECT).
 MATRIX = [
-    Cell("3.10", "0.100.1", ("pydantic<2", "httpx<0.28"), False),
-    Cell("3.10", "0.112.4", ("pydantic<2",), False),
-    Cell("3.11", "0.120.4", (), True),
-    Cell("3.12", "0.122.1", (), True),
-    Cell("3.13", "0.139.2", (), False),
-    Cell("3.10", "0.162.5", (), True),
-    Cell("3.13", "locked", (), True),
+    Cell("3.10", "0.100.1", ("pydantic<2", "httpx<0.28"), "fastapi"),
+    Cell("3.10", "0.112.4", ("pydantic<2",), "fastapi"),
+    Cell("3.11", "0.120.4", (), "python"),
+    Cell("3.12", "0.122.1", (), "python"),
+    Cell("3.13", "0.139.2", (), "fastapi"),
+    Cell("3.10", "0.162.5", (), "python"),
+    Cell("3.13", "locked", (), "whole"),
 ]
 
 
@@ -133,8 +147,7 @@ def _tests(session: nox.Session, cell: Cell) -> None:
         "print('fastapi', fastapi.__version__, 'pydantic', pydantic.VERSION, sys.version)",
     )
     # `nox -s tests -- -m "process or not process"` runs the whole suite on every cell.
-    select = () if cell.whole else ("-m", "not process")
-    session.run("pytest", *PARALLEL, *select, *session.posargs)
+    session.run("pytest", *PARALLEL, *SELECT[cell.runs], *session.posargs)
 
 
 def _cell_session(cell: Cell) -> None:

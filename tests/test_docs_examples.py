@@ -181,7 +181,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # The pages run once, in the first test's fixture: its limit covers them all, on a busy machine.
-@pytest.mark.process
+@pytest.mark.programs
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("page", RUNNABLE, ids=page_id)
 def test_page(page: Path, results: Path) -> None:

@@ -147,7 +147,7 @@ def test_the_readme_gives_the_install_its_examples_are_run_with() -> None:
     assert "django" in refused_modules("import httpx  # pip install httpx")
 
 
-@pytest.mark.process
+@pytest.mark.programs
 def test_a_block_cannot_use_what_the_install_does_not_bring(tmp_path: Path) -> None:
     unsaid = run_as_installed("import httpx\n", tmp_path)
     assert unsaid.returncode == 1
@@ -162,7 +162,7 @@ def test_the_readme_shows_runnable_examples_and_their_output() -> None:
     assert {block.lang for block in BLOCKS} <= {"python", "bash", "text"}
 
 
-@pytest.mark.process
+@pytest.mark.programs
 @pytest.mark.parametrize(("block", "output"), EXAMPLES, ids=[f"line{b.line}" for b, _ in EXAMPLES])
 def test_the_block_runs_as_a_file(block: Block, output: str | None, tmp_path: Path) -> None:
     run = run_as_installed(block.body, tmp_path)

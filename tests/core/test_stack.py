@@ -297,6 +297,7 @@ async def test_same_instances(db, stack):
 """
 
 
+@pytest.mark.programs
 def test_the_session_fixture_recipe(pytester: pytest.Pytester) -> None:
     """The SPEC's recipe, run by pytest with the settings it needs (one session loop)."""
     pytester.makeini(

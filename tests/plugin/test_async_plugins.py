@@ -200,7 +200,7 @@ async def test_the_stack_sees_the_tests_fakes(fda_stack, fda_override):
 """
 
 
-@pytest.mark.process
+@pytest.mark.programs
 @pytest.mark.parametrize("mode", list(MODES))
 def test_the_fixtures_under_each_async_plugin(inner: Inner, mode: str) -> None:
     chosen = MODES[mode]

@@ -27,7 +27,7 @@ def test_the_section_holds_its_files_in_the_page() -> None:
     ]
 
 
-@pytest.mark.process
+@pytest.mark.programs
 def test_the_sections_tests_pass_as_pasted(pytester: pytest.Pytester) -> None:
     # The page's own files and those it links to (myapp/main.py is on Getting started).
     needed = {

@@ -33,7 +33,7 @@ async def test_an_anyio_test_in_pytest_asyncios_auto_mode(fda_stack):
 """
 
 
-@pytest.mark.process
+@pytest.mark.programs
 def test_mistakes_under_pytest_asyncio(inner: Inner) -> None:
     inner.files(
         ini="asyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n",
@@ -56,7 +56,7 @@ def test_mistakes_under_pytest_asyncio(inner: Inner) -> None:
     assert inner.events() == []  # nothing started
 
 
-@pytest.mark.process
+@pytest.mark.programs
 def test_anyio_needs_a_session_scoped_backend(inner: Inner) -> None:
     inner.files(
         test_module_backend="""

@@ -116,7 +116,7 @@ asyncio_default_test_loop_scope = session
 NOT_RESTORED = {"passed": 8, "failed": 3}
 
 
-@pytest.mark.process
+@pytest.mark.programs
 @pytest.mark.parametrize(
     ("args", "outcomes"),
     [

@@ -57,7 +57,7 @@ fda_app = myapp:app
 CONFTEST = ""
 
 
-@pytest.mark.process
+@pytest.mark.programs
 def test_the_sync_fixtures_with_no_async_plugin(inner: Inner) -> None:
     inner.files(ini=INI, conftest=CONFTEST, test_sync_suite=SUITE)
     result = inner.run("-p", "no:asyncio", "-p", "no:anyio")

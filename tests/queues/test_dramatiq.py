@@ -16,7 +16,7 @@ from sync.test_celery import redis_server
 from .workers import Run, start
 
 # One worker start per module: its tests go to one xdist worker.
-pytestmark = [pytest.mark.process, pytest.mark.workers, pytest.mark.xdist_group("dramatiq-workers")]
+pytestmark = [pytest.mark.process, pytest.mark.workers]
 
 MESSAGES = 40
 

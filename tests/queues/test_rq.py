@@ -21,7 +21,7 @@ from sync.test_celery import redis_server
 from .workers import Run, Worker, start
 
 # One worker start per module: its tests go to one xdist worker.
-pytestmark = [pytest.mark.process, pytest.mark.workers, pytest.mark.xdist_group("rq-workers")]
+pytestmark = [pytest.mark.process, pytest.mark.workers]
 
 JOBS = 20
 CLASSES = ("LifespanWorker", "LifespanPerJobWorker")

@@ -21,7 +21,7 @@ from sync.test_celery import redis_server
 from .workers import Run, start
 
 # One worker start per module: its tests go to one xdist worker.
-pytestmark = [pytest.mark.process, pytest.mark.workers, pytest.mark.xdist_group("taskiq-workers")]
+pytestmark = [pytest.mark.process, pytest.mark.workers]
 
 if not imports("taskiq"):  # pragma: no cover - the pydantic 1 cells
     pytest.skip(REASON, allow_module_level=True)

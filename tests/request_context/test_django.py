@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from .rc_service import build
 from .test_eager import REQUEST_HEADERS, as_sent
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.workers]
 
 HERE = Path(__file__).parent
 

@@ -47,7 +47,7 @@ from .test_eager import REQUEST_HEADERS, as_sent
 # The nox sessions run a module's tests on one xdist worker (--dist=loadscope): the
 # deployment starts once. With tests of other modules in between (-n 0 and --dist=load
 # also work), the session fixture still starts it once per worker.
-pytestmark = [pytest.mark.process, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.process, pytest.mark.workers, pytest.mark.timeout(900)]
 
 HERE = Path(__file__).parent
 BOB = {"Authorization": "Bearer bob-token", "X-Tenant": "umbrella", "Accept-Language": "de"}

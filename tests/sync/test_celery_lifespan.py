@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from .conftest import Recorder
 from .test_celery import _stop, redis_server, start_worker
 
-pytestmark = [pytest.mark.chosen_path, pytest.mark.process]
+pytestmark = [pytest.mark.chosen_path, pytest.mark.process, pytest.mark.workers]
 
 HERE = Path(__file__).parent
 TASKS = 50
