@@ -28,6 +28,11 @@ Variants, each called from the main thread with no loop running, teardown includ
 Measured alongside, interleaved the same way: the bare round trip, one
 ``run_coroutine_threadsafe(...).result()`` of a trivial coroutine. Then the memory after
 10,000 more sync calls. Targets are printed with the figures; the tests never assert them.
+
+A second table (``_sync_apis.py``) measures the other sync APIs on the ``def`` chain and on
+the chain with its ``async def`` user: ``iter_with_fastapi_depends``,
+``resolve_fastapi_depends`` and ``FastApiDepsStack``. ``--only calls`` or ``--only apis``
+runs one table.
 """
 
 import argparse
@@ -40,6 +45,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Annotated, Any
 
+import _sync_apis
 from _measure import REPEATS, BareLoop, CountWarnings, Series, interleave, sync_sampler
 from _pinning import add_cpu_option, pin
 from fastapi import Depends, FastAPI
@@ -223,18 +229,7 @@ def ours(graph: str) -> Callable[[int], Any]:
 
 def forced(graph: str, path: str) -> Callable[[int], Any]:
     """``ours``, every call on ``path`` (decided at call time: patched around each call)."""
-    job = ours(graph)
-    caller = path == "caller"
-
-    def call(n: int) -> Any:
-        module: Any = fda_sync._api.decorators
-        module.prefers_caller = lambda plan, body_is_async: caller
-        try:
-            return job(n)
-        finally:
-            module.prefers_caller = prefers_caller
-
-    return call
+    return _sync_apis.forced(ours(graph), path)
 
 
 def with_fast_depends(graph: str) -> Callable[[int], Any] | None:
@@ -426,7 +421,18 @@ def cell(value: float | None, floor: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_cpu_option(parser)
-    pin(parser, parser.parse_args().cpu)
+    parser.add_argument(
+        "--only", choices=("calls", "apis"), help="run one table: decorated calls, other APIs"
+    )
+    options = parser.parse_args()
+    pin(parser, options.cpu)
+    if options.only == "apis":
+        try:
+            api_rows = measure_apis()
+        finally:
+            bare.close()
+        _sync_apis.report(api_rows, cell)
+        return 0
     versions = {
         name: version(name) if module else "absent"
         for name, module in (
@@ -447,6 +453,7 @@ def main() -> int:
         rows = [measure(graph, warnings) for graph in GRAPHS]
         growth = memory_growth(ours("def chain"))
         mixed_growth = memory_growth(ours("def chain + bearer"))
+        api_rows = measure_apis() if options.only is None else []
     finally:
         bare.close()
 
@@ -496,7 +503,14 @@ def main() -> int:
         if value > 64:
             failures.append(f"{name}: memory grew by {value:.1f} KiB over 10,000 calls")
     print("\n" + ("\n".join(f"MISSED: {f}" for f in failures) or "all targets met"))
+    if api_rows:
+        _sync_apis.report(api_rows, cell)
     return 0
+
+
+def measure_apis() -> list[_sync_apis.Row]:
+    floors = {graph: FLOORS[graph] for graph in _sync_apis.GRAPHS}
+    return _sync_apis.measure(floors, Repo, current_user, app)
 
 
 if __name__ == "__main__":

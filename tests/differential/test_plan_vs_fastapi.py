@@ -4,18 +4,24 @@ For each graph (nodes of every kind and form: functions, partials, ``functools.w
 wrappers, classes, callable instances), FastAPI resolves it for a real route through
 ``TestClient``. Then the same
 graph runs through ``with_fastapi_depends`` of the async API, on its compiled plan and on
-FastAPI's own resolver (the path of graphs a plan cannot run), and of the sync API, with
-every call on the bridge loop and with every call driven from the caller's thread (the
-path the sync API takes for graphs that are mostly ``def``). All of them must give the
-same values, call every dependency the same number of times, set up and tear down in the
-same order, and raise the same exception.
+FastAPI's own resolver (the path of graphs a plan cannot run), and through every sync
+API (``with_fastapi_depends``, a generator of ``iter_with_fastapi_depends``, a
+``resolve_fastapi_depends`` block, a ``FastApiDepsStack``), with every call on the bridge
+loop and with every call driven from the caller's thread (the path the sync API takes for
+graphs that are mostly ``def``). All of them must give the same values, call every
+dependency the same number of times, set up and tear down in the same order, and raise
+the same exception. (A stack has no request of its own to carry: it runs the graphs that
+read none. It is one long request: its function-scoped dependencies close at ``close()``
+with the others, in reverse order, so it matches the async stack, and a route where no
+dependency is function-scoped.)
 
 The graphs come from hypothesis (``st.randoms()`` driving ``random_graph``): a failure is
 shrunk to a small graph, printed with the error.
 """
 
 import asyncio
-from collections.abc import Callable, Iterator
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from unittest import mock
@@ -30,6 +36,7 @@ from hypothesis import strategies as st
 import fda_core
 import fda_sync
 import fda_sync._api.decorators
+from fda_core._compat import DEPENDS_HAS_SCOPE
 from fda_core._graph import analysis as _analysis
 
 from .graphs import DEF_KINDS, FORMS, Boom, GraphSpec, instantiate, random_graph
@@ -102,14 +109,101 @@ def outcome_of_sync(spec: GraphSpec, path: str) -> Outcome:
     return outcome_of(spec, call)
 
 
+def finished(value: Any) -> Any:
+    """What the endpoint returned, awaited if it is an ``async def`` body's coroutine."""
+    if inspect.isawaitable(value):
+
+        async def wait() -> Any:
+            return await value
+
+        return asyncio.run(wait())
+    return value
+
+
+def outcome_of_iter(spec: GraphSpec, path: str) -> Outcome:
+    """The endpoint as the one item of a generator (``def`` or ``async def``, as its body)."""
+
+    def call(endpoint: Callable[..., Any], app: FastAPI) -> Any:
+        generator: Callable[..., Any]
+        if spec.def_body:
+
+            def generator(**kwargs: Any) -> Iterator[Any]:
+                yield endpoint(**kwargs)
+
+        else:
+
+            async def generator(**kwargs: Any) -> AsyncIterator[Any]:  # type: ignore[misc]
+                yield await endpoint(**kwargs)
+
+        generator.__signature__ = inspect.signature(endpoint)  # type: ignore[attr-defined]
+        with sync_path(path):
+            [item] = fda_sync.iter_with_fastapi_depends(generator, app=app)(_scope=scope_of(spec))
+        return item
+
+    return outcome_of(spec, call)
+
+
+def outcome_of_resolve(spec: GraphSpec, path: str) -> Outcome:
+    """The endpoint called with the values of a ``resolve_fastapi_depends`` block."""
+
+    def call(endpoint: Callable[..., Any], app: FastAPI) -> Any:
+        with (
+            sync_path(path),
+            fda_sync.resolve_fastapi_depends(
+                endpoint, scope=scope_of(spec), dependency_overrides_provider=app
+            ) as values,
+        ):
+            return finished(endpoint(**values))
+
+    return outcome_of(spec, call)
+
+
+def outcome_of_stack(spec: GraphSpec, path: str) -> Outcome:
+    """The endpoint resolved as a dependency of a stack (for graphs that read no request:
+    a stack's request carries nothing)."""
+
+    def call(endpoint: Callable[..., Any], app: FastAPI) -> Any:
+        with sync_path(path), fda_sync.FastApiDepsStack(app=app) as stack:
+            return stack.resolve(endpoint)
+
+    return outcome_of(spec, call)
+
+
+def outcome_of_async_stack(spec: GraphSpec) -> Outcome:
+    def call(endpoint: Callable[..., Any], app: FastAPI) -> Any:
+        async def resolve() -> Any:
+            async with fda_core.FastApiDepsStack(app=app) as stack:
+                return await stack.resolve(endpoint)
+
+        return asyncio.run(resolve())
+
+    return outcome_of(spec, call)
+
+
+def stack_reference(spec: GraphSpec, route: Outcome) -> Outcome | None:
+    """What a stack must do for ``spec``: the route's, or the async stack's where a
+    dependency is function-scoped; ``None`` for a graph that reads the request."""
+    if spec.reads_request:
+        return None
+    nodes = [*spec.nodes, *([spec.override_spec] if spec.override_spec else [])]
+    if not any(node.function_scoped for node in nodes):
+        return route
+    return outcome_of_async_stack(spec)
+
+
 def check(spec: GraphSpec) -> None:
     note(spec.describe())
     expected = outcome_of_route(spec)
     assert outcome_of_async(spec) == expected, "async API, compiled plan"
     with mock.patch.object(_analysis, "compile_plan", return_value=None):
         assert outcome_of_async(spec) == expected, "async API, FastAPI's resolver"
-    assert outcome_of_sync(spec, "loop") == expected, "sync API, on the bridge loop"
-    assert outcome_of_sync(spec, "caller") == expected, "sync API, from the caller's thread"
+    stack_expected = stack_reference(spec, expected)
+    for path, where in (("loop", "on the bridge loop"), ("caller", "from the caller's thread")):
+        assert outcome_of_sync(spec, path) == expected, f"sync API, {where}"
+        assert outcome_of_iter(spec, path) == expected, f"sync iter, {where}"
+        assert outcome_of_resolve(spec, path) == expected, f"sync resolve, {where}"
+        if stack_expected is not None:
+            assert outcome_of_stack(spec, path) == stack_expected, f"sync stack, {where}"
 
 
 @pytest.mark.timeout(600)
@@ -150,6 +244,11 @@ def test_the_generator_covers_every_feature() -> None:
     assert any(n.fail_setup for n in nodes)
     assert any(n.fail_teardown for n in nodes)
     assert {s.def_body for s in specs} == {True, False}
+    # Graphs a stack runs, with function-scoped dependencies (where FastAPI has them) and
+    # without.
+    stackable = [s for s in specs if not s.reads_request]
+    assert any(not any(n.function_scoped for n in s.nodes) for s in stackable)
+    assert any(n.function_scoped for s in stackable for n in s.nodes) == DEPENDS_HAS_SCOPE
     # Shared nodes: one dependency reached along two paths.
     assert any(
         len({e.target for n in s.nodes for e in n.edges}) < sum(len(n.edges) for n in s.nodes)

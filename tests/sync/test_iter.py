@@ -16,9 +16,6 @@ from fda_sync import BridgeError, iter_with_fastapi_depends, with_fastapi_depend
 
 from .conftest import Recorder
 
-# Generators hold their dependencies on the loop, whatever the path of plain calls.
-pytestmark = pytest.mark.chosen_path
-
 Factory = Callable[[FastAPI, Recorder], Callable[..., Generator[Any, Any, Any]]]
 
 

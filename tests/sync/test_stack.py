@@ -16,9 +16,6 @@ from fda_sync import FastApiDepsStack, resolve_fastapi_depends
 from .conftest import Recorder
 from .test_reliability import _Interrupt
 
-# The sync stack and resolve_fastapi_depends hold their dependencies on the loop: one path.
-pytestmark = pytest.mark.chosen_path
-
 
 def test_start_resolve_close_with_lifespan_and_shared_cache(
     app: FastAPI, recorder: Recorder
@@ -244,10 +241,10 @@ def test_a_resolve_while_close_runs_is_refused_at_once(app: FastAPI) -> None:
     assert entered.wait(120)
     closing = threading.Thread(target=stack.close)
     closing.start()
-    held = stack._held
-    assert held is not None
+    opened = stack._open
+    assert opened is not None
     deadline = time.monotonic() + 120
-    while held.held.active and time.monotonic() < deadline:  # close() reached the loop
+    while not opened.closing and time.monotonic() < deadline:  # close() began
         time.sleep(0.001)
     try:
         with pytest.raises(RuntimeError, match=r"closed \(or closing\)"):

@@ -42,6 +42,7 @@ __all__ = [
     "build_dependant",
     "cache_key",
     "call_kind",
+    "enter_cleanup_scope",
     "install_exit_stacks",
     "is_function_scoped",
     "is_required",
@@ -237,9 +238,16 @@ def shield_teardown(
     call's one shared cancel scope, created on first use)."""
     if _shielded_exit is None:
         return manager
-    if not cleanup:
-        cleanup.append(request_stack.enter_context(CancelScope()))
+    enter_cleanup_scope(request_stack, cleanup)
     return _shielded_exit(manager, cleanup[0])  # type: ignore[no-any-return]
+
+
+def enter_cleanup_scope(request_stack: AsyncExitStack, cleanup: list[Any]) -> None:
+    """Enter the cancel scope ``shield_teardown`` shares, now rather than at the first async
+    generator: for a task whose async generators go on several exit stacks entered later
+    (the sync stack's), each of which may enter cancel scopes of its own, all inside it."""
+    if _shielded_exit is not None and not cleanup:
+        cleanup.append(request_stack.enter_context(CancelScope()))
 
 
 # 0.110-0.117 raise a route's RequestValidationError once its dependencies are torn down

@@ -16,6 +16,7 @@ __all__ = [
     "closed_error",
     "eventlet_error",
     "forked_error",
+    "parent_process_error",
     "patched_after_start_error",
     "running_loop_error",
     "stop_iteration_error",
@@ -104,6 +105,14 @@ def forked_error() -> BridgeError:
         "A `def` dependency or body forked a child process, and this is the child: its "
         "call, and the teardown of its dependencies, belong to the parent process. Fork "
         "outside sync calls, or end the child (os._exit) before it returns."
+    )
+
+
+def parent_process_error() -> BridgeError:
+    """For an object opened before a fork (a stack, a generator), used in the child."""
+    return BridgeError(
+        "This object was opened in another process (before a fork): its dependencies "
+        "belong to that process's event loop. Open a new one in this process."
     )
 
 

@@ -19,10 +19,15 @@ from fastapi import FastAPI
 
 from fda_core._api.decorating import bare_or_with_options
 from fda_core._describe import describe
-from fda_core._graph.injector import Injector
+from fda_core._graph.injector import MAKE_MANAGER, Injector
 from fda_core._runtime.holder import TaskHeld
 
-__all__ = ["AsyncGeneratorDecorator", "aiter_with_fastapi_depends", "generator_with_dependencies"]
+__all__ = [
+    "AsyncGeneratorDecorator",
+    "aiter_with_fastapi_depends",
+    "generator_with_dependencies",
+    "running_generator",
+]
 
 T = TypeVar("T")
 
@@ -41,15 +46,28 @@ async def generator_with_dependencies(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
+    manager: Any = MAKE_MANAGER,
 ) -> AsyncGenerator[AsyncGenerator[Any, Any], None]:
     """The decorated async generator, called with its dependencies: closed, then they are
-    torn down, when the block exits."""
-    async with injector.values(args, kwargs, call_scope) as values:
-        generator = injector.func(*args, **kwargs, **values)
-        try:
-            yield generator
-        finally:
-            await generator.aclose()
+    torn down, when the block exits. ``manager``: as for ``Injector.values``."""
+    async with (
+        injector.values(args, kwargs, call_scope, manager) as values,
+        running_generator(injector.func, args, {**kwargs, **values}) as generator,
+    ):
+        yield generator
+
+
+@asynccontextmanager
+async def running_generator(
+    func: Callable[..., AsyncGenerator[Any, Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> AsyncGenerator[AsyncGenerator[Any, Any], None]:
+    """``func(*args, **kwargs)``, closed when the block exits (whatever the block raised
+    reaches the dependencies, not the generator: they are what it was thrown into)."""
+    generator = func(*args, **kwargs)
+    try:
+        yield generator
+    finally:
+        await generator.aclose()
 
 
 def _aiter(

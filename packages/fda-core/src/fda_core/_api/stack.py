@@ -40,18 +40,24 @@ _MAX_PLANS = 256  # per stack: targets times override sets
 
 
 class StackSession:
-    """The open state of a stack. Entered, used and exited by one task only."""
+    """The open state of a stack. Entered, used and exited by one task only.
+
+    The sync stack drives it too: it plans a target in the calling thread (``plan_for``),
+    may resolve on exit stacks of its own (``resolve(..., exits=...)``), and shares the
+    dependency cache (``cache``), the request (``request``) and the background tasks."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         self._lifespan: AbstractAsyncContextManager[Any] = running_lifespan(app)
-        self._stack = AsyncExitStack()
-        self._cache: dict[Any, Any] = {}
+        #: The stack's dependencies (the async stack's all; the sync stack's cancel scope).
+        self.exits = AsyncExitStack()
+        self.cache: dict[Any, Any] = {}
         self._dependants: dict[Any, Dependant] = {}
         self._plans: dict[Any, Plan | None] = {}
-        self._background: list[BackgroundTasks] = []
+        #: Background tasks, run at exit if all went well.
+        self.background: list[BackgroundTasks] = []
         self._scope: dict[str, Any] = {}
-        self._cleanup: list[Any] = []  # see Teardown.cleanup: one per request
+        self.cleanup: list[Any] = []  # see Teardown.cleanup: one per request
 
     async def __aenter__(self) -> StackSession:
         state = await self._lifespan.__aenter__()
@@ -59,39 +65,52 @@ class StackSession:
         # A stack is one long request: function- and request-scoped dependencies alike
         # stay open until close().
         _compat.install_exit_stacks(
-            self._scope, request_stack=self._stack, function_stack=self._stack
+            self._scope, request_stack=self.exits, function_stack=self.exits
         )
         return self
 
-    async def resolve(self, target: Any, scoped: Scoped | None = None) -> Any:
-        """Resolve ``target``; ``scoped``: the ``override()`` blocks of the caller."""
-        dependant = self._dependant(target)
-        plan = self._plan(target, dependant, scoped)
+    async def resolve(
+        self, target: Any, scoped: Scoped | None = None, exits: AsyncExitStack | None = None
+    ) -> Any:
+        """Resolve ``target``; ``scoped``: the ``override()`` blocks of the caller;
+        ``exits``: where its dependencies are entered (by default the stack's)."""
+        dependant, plan = self.plan_for(target, scoped)
+        stack = self.exits
+        if exits is not None:
+            stack = exits
+            _compat.install_exit_stacks(self._scope, request_stack=stack, function_stack=stack)
         if plan is not None:
             teardown = Teardown()
-            teardown.request = teardown.function = self._stack
-            teardown.cleanup = self._cleanup
-            cache = plan.load(self._cache)
+            teardown.request = teardown.function = stack
+            teardown.cleanup = self.cleanup
+            cache = plan.load(self.cache)
             try:
-                values = await plan.solve(teardown, self._request, cache)
+                values = await plan.solve(teardown, self.request, cache)
             finally:
-                plan.store(cache, self._cache)
+                plan.store(cache, self.cache)
             if teardown.background is not None:
-                self._background.append(teardown.background)
+                self.background.append(teardown.background)
             return values["value"]
         solved = await solve_into(
             self._scope,
             dependant,
-            exit_stack=self._stack,
+            exit_stack=stack,
             overrides_provider=overrides_provider(self.app, scoped),
-            dependency_cache=self._cache,
+            dependency_cache=self.cache,
         )
         if solved.background_tasks is not None:
-            self._background.append(solved.background_tasks)
+            self.background.append(solved.background_tasks)
         return solved.values["value"]
 
-    def _request(self) -> Request:
+    def request(self) -> Request:
+        """The stack's request (one scope for all its resolves)."""
         return Request(self._scope, receive_no_body)
+
+    def plan_for(self, target: Any, scoped: Scoped | None) -> tuple[Dependant, Plan | None]:
+        """``target``'s dependant and its compiled plan under the overrides of the moment
+        (``None``: FastAPI's resolver must solve it). Any thread, one at a time."""
+        dependant = self._dependant(target)
+        return dependant, self._plan(target, dependant, scoped)
 
     def _dependant(self, target: Any) -> Dependant:
         try:
@@ -125,9 +144,9 @@ class StackSession:
         traceback: TracebackType | None,
     ) -> bool:
         try:
-            suppressed = await self._stack.__aexit__(exc_type, exc, traceback)
+            suppressed = await self.exits.__aexit__(exc_type, exc, traceback)
             if exc is None:
-                for tasks in self._background:
+                for tasks in self.background:
                     await run_background(tasks)
         finally:
             await self._lifespan.__aexit__(None, None, None)

@@ -234,7 +234,9 @@ def dependant_for_value(target: Any) -> Dependant:
     default: Any
     if get_origin(target) is Annotated:
         annotation, default = target, inspect.Parameter.empty
-        if not any(isinstance(m, params.Depends) for m in get_args(target)[1:]):
+        # A list, not any() over a generator: one left suspended is closed by the
+        # garbage collector, where an interrupt landing would be lost.
+        if not [m for m in get_args(target)[1:] if isinstance(m, params.Depends)]:
             raise TypeError(f"{target!r} carries no Depends(...) to resolve")
     elif callable(target):
         annotation, default = Any, params.Depends(target)

@@ -23,9 +23,10 @@ from fda_core._graph.resolution import (
 from fda_core._override import current_block, overrides_provider, scoped_overrides
 from fda_core._runtime.lifespan import lifespan_state
 
-__all__ = ["Injector"]
+__all__ = ["MAKE_MANAGER", "Injector"]
 
-_NEW: Any = object()  # no context manager made yet
+#: ``Injector.values`` makes the call's context manager itself (the caller made none).
+MAKE_MANAGER: Any = object()
 
 
 class Injector(Decorated):
@@ -66,14 +67,14 @@ class Injector(Decorated):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         call_scope: Mapping[str, Any] | None,
-        manager: Any = _NEW,
+        manager: Any = MAKE_MANAGER,
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Resolve what the caller did not pass, keep it open for the body, tear down.
 
         ``manager``: the call's ``context_manager``, if the caller made it already.
         """
         app, plan = self.planned(args, kwargs)
-        if manager is _NEW:
+        if manager is MAKE_MANAGER:
             manager = self.context_manager()
         async with call_context(manager):
             if plan is not None:

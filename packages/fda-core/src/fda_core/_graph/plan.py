@@ -179,12 +179,15 @@ class Plan:
         call: Callable[[Node, dict[str, Any]], Any],
         background: Callable[[], BackgroundTasks],
         request: Callable[[], Request] | None = None,
+        cache: list[Any] | None = None,
     ) -> dict[str, Any]:
         """Resolve every node, each through ``call(node, kwargs)``: ``solve`` for callers
-        that run the nodes themselves (the sync API, in the caller's thread)."""
+        that run the nodes themselves (the sync API, in the caller's thread). ``cache``:
+        as for ``solve``."""
         the_request = request() if self.reads_request and request is not None else None
         results: list[Any] = []  # one per node, in order
-        cache = [_MISSING] * self.slots
+        if cache is None:
+            cache = [_MISSING] * self.slots
         errors: list[Any] = []
         for node in self.nodes:
             kwargs: dict[str, Any] = {}

@@ -35,7 +35,8 @@ from fda_sync._bridge import get_bridge
 from fda_sync._caller_path.walk import call_in_caller, prefers_caller
 from fda_sync._loop_path.call import in_lifespan, with_dependencies
 
-__all__ = ["bridged", "with_fastapi_depends", "with_fastapi_lifecycle"]
+# ``prefers_caller`` is looked up here by every sync API, per call: where each call goes.
+__all__ = ["bridged", "prefers_caller", "with_fastapi_depends", "with_fastapi_lifecycle"]
 
 T = TypeVar("T")
 

@@ -1,14 +1,18 @@
 """``iter_with_fastapi_depends``: a sync ``Generator`` over a sync or async generator.
 
-The dependencies are held open by one task on the bridge loop for the whole iteration and
-torn down on exhaustion, ``close()``, an exception, or when an abandoned generator is
-collected (or still suspended at interpreter exit). A ``def`` generator's body runs in the
-consumer's thread; an ``async def`` generator's body runs on the loop, in the holder task.
+The dependencies are opened at the first ``next()`` and held open for the whole iteration,
+on the path of fewer thread hops for their graph, as a decorated call's
+(``prefers_caller``): driven from the consumer's thread (``fda_sync._caller_path.opened``:
+``def`` steps there, one round trip per async step, no loop at all for a graph of ``def``
+dependencies), or by one task on the bridge loop (``SyncHeld``). They are torn down on
+exhaustion, ``close()``, an exception, or when an abandoned generator is collected (or
+still suspended at interpreter exit). A ``def`` generator's body runs in the consumer's
+thread; an ``async def`` one's on the loop, in the task that holds its async steps.
 
 What the consumer sends or throws in reaches the body through ``yield from`` (Python's own
 delegation) over a generator-like adapter: each step of a ``def`` generator runs in the
 context variables the dependencies left, each step of an ``async def`` one is a blocking
-call to the holder task.
+call to the task that holds it.
 """
 
 from __future__ import annotations
@@ -17,16 +21,18 @@ import contextvars
 import functools
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from fastapi import FastAPI
 
-from fda_core._api.aiter import generator_with_dependencies
+from fda_core._api.aiter import generator_with_dependencies, running_generator
 from fda_core._api.decorating import bare_or_with_options
 from fda_core._describe import describe
 from fda_core._graph.injector import Injector
+from fda_sync._api import decorators
 from fda_sync._api.process_lifespan import before_call
-from fda_sync._bridge import get_bridge, this_process
+from fda_sync._bridge import get_bridge
+from fda_sync._caller_path.opened import Opened, steps_of
 from fda_sync._loop_path.held import SyncHeld
 
 __all__ = ["iter_with_fastapi_depends"]
@@ -36,46 +42,111 @@ T = TypeVar("T")
 _forgotten: list[Any] = []  # a fork child's copies of its parent's generators
 
 
+class _Holding(Protocol):
+    """What holds a generator's dependencies open: ``SyncHeld`` or ``Opened``."""
+
+    @property
+    def variables(self) -> contextvars.Context: ...
+    def run(self, operation: Callable[[], Any]) -> Any: ...
+    def close(self, exc: BaseException | None) -> bool: ...
+    def close_from_finalizer(self) -> None: ...
+    def close_late(self, interrupt: BaseException) -> None: ...
+    def forked(self) -> bool: ...
+    def refuse_in_fork_child(self) -> None: ...
+
+
+def _open(
+    injector: Injector,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    call_scope: Mapping[str, Any] | None,
+    is_async: bool,
+) -> tuple[_Holding, Any]:
+    """Open the dependencies (and an ``async def`` body); what holds them, and the values
+    (or the body's async generator)."""
+    before_call()
+    bridge = get_bridge()
+    app, plan = injector.planned(args, kwargs)
+    manager = injector.context_manager()
+    if (
+        plan is not None
+        and decorators.prefers_caller(plan, is_async)
+        and not hasattr(manager, "__aenter__")
+    ):
+        loop = bridge.loop_if_started()
+        request = injector.request(app, call_scope, loop) if plan.reads_request else None
+        opened = Opened(bridge, plan, request, steps_of(plan, 2 * is_async), manager)
+        if not is_async:
+            return opened, opened.open()
+        func = injector.func
+        return opened, opened.open(
+            lambda values: opened.enter(lambda: running_generator(func, args, {**kwargs, **values}))
+        )
+    if is_async:
+        held: SyncHeld[Any] = SyncHeld(
+            bridge,
+            lambda: generator_with_dependencies(injector, args, kwargs, call_scope, manager),
+        )
+    else:
+        held = SyncHeld(bridge, lambda: injector.values(args, kwargs, call_scope, manager))
+    return held, held.open()
+
+
 class _InContext(Generator[Any, Any, Any]):
     """A ``def`` generator, every step (send, throw and close) run in ``variables``.
 
-    A fork child gets ``BridgeError`` at its first step: the dependencies are the parent's.
+    A fork child gets ``BridgeError`` at its first step, and never closes it: the
+    dependencies are the parent's.
     """
 
     def __init__(
         self,
         generator: Generator[Any, Any, Any],
         variables: contextvars.Context,
-        held: SyncHeld[Any],
+        held: _Holding,
     ) -> None:
         self._generator = generator
         self._variables = variables
         self._held = held
-        self._forks = this_process.forks
+        # Driven from the consumer's thread: in flight while a step runs.
+        self._call = held.call if isinstance(held, Opened) else None
+        self._in_flight = get_bridge().in_flight
 
     def _check_fork(self) -> None:
-        if this_process.forks != self._forks:
+        if self._held.forked():
             # Kept for good: not even the garbage collector may run its teardown here.
             _forgotten.append((self._generator, self._held))
             self._held.refuse_in_fork_child()
 
     def send(self, value: Any) -> Any:
-        self._check_fork()
-        return self._variables.run(self._generator.send, value)
+        return self._step(self._generator.send, value)
 
     def throw(self, *exc: Any) -> Any:
+        return self._step(self._generator.throw, *exc)
+
+    def _step(self, method: Callable[..., Any], *args: Any) -> Any:
         self._check_fork()
-        return self._variables.run(self._generator.throw, *exc)
+        call = self._call
+        if call is None:
+            return self._variables.run(method, *args)
+        self._in_flight.add(call)  # (left there by an interrupt: closing takes it out)
+        try:
+            return self._variables.run(method, *args)
+        finally:
+            self._in_flight.calls.discard(call)
 
     def close(self) -> None:
+        if self._held.forked():
+            _forgotten.append((self._generator, self._held))
+            return
         self._variables.run(self._generator.close)
 
 
 class _OnLoop(Generator[Any, Any, Any]):
-    """An ``async def`` generator held on the loop, each step run in the holder task (its
-    awaitable created there). Closing it is the held context's exit."""
+    """An ``async def`` generator held on the loop, each step run in the task that holds
+    it (its awaitable created there). Closing it is the holder's exit."""
 
-    def __init__(self, generator: AsyncGenerator[Any, Any], held: SyncHeld[Any]) -> None:
+    def __init__(self, generator: AsyncGenerator[Any, Any], held: _Holding) -> None:
         self._generator = generator
         self._held = held
 
@@ -92,7 +163,7 @@ class _OnLoop(Generator[Any, Any, Any]):
             raise StopIteration from None
 
     def close(self) -> None:
-        """Nothing to do here: the held context's exit closes the generator."""
+        """Nothing to do here: the holder's exit closes the generator."""
 
 
 def _sync_body(
@@ -101,24 +172,30 @@ def _sync_body(
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
 ) -> Generator[Any, Any, Any]:
-    before_call()
-    held = SyncHeld(get_bridge(), lambda: injector.values(args, kwargs, call_scope))
-    values = held.open()
-    variables = held.variables
+    held, values = _open(injector, args, kwargs, call_scope, False)
+    ended = False  # teardown ran, or is not this process's, or not this thread's to run
     try:
-        generator = variables.run(injector.func, *args, **kwargs, **values)
-        result = yield from _InContext(generator, variables, held)
-    except GeneratorExit:
-        held.close_from_finalizer()
+        try:
+            variables = held.variables
+            generator = variables.run(injector.func, *args, **kwargs, **values)
+            result = yield from _InContext(generator, variables, held)
+        except GeneratorExit:
+            held.close_from_finalizer()
+            ended = True
+            raise
+        except BaseException as exc:
+            if held.forked() or not held.close(exc):  # (a fork child: the parent's)
+                ended = True
+                raise
+            ended = True
+            return None
+        held.close(None)
+        ended = True
+        return result
+    except BaseException as late:
+        if not ended:  # an interrupt before teardown, or one that cut it short
+            held.close_late(late)
         raise
-    except BaseException as exc:
-        if held.forked():  # the parent tears down
-            raise
-        if not held.close(exc):
-            raise
-        return None
-    held.close(None)
-    return result
 
 
 def _async_body(
@@ -127,21 +204,27 @@ def _async_body(
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
 ) -> Generator[Any, Any, None]:
-    before_call()
-    held = SyncHeld(
-        get_bridge(), lambda: generator_with_dependencies(injector, args, kwargs, call_scope)
-    )
-    generator = held.open()
+    held, generator = _open(injector, args, kwargs, call_scope, True)
+    ended = False  # as in ``_sync_body``
     try:
-        yield from _OnLoop(generator, held)
-    except GeneratorExit:
-        held.close_from_finalizer()
-        raise
-    except BaseException as exc:
-        if not held.close(exc):
+        try:
+            yield from _OnLoop(generator, held)
+        except GeneratorExit:
+            held.close_from_finalizer()
+            ended = True
             raise
-        return
-    held.close(None)
+        except BaseException as exc:
+            if not held.close(exc):
+                ended = True
+                raise
+            ended = True
+            return
+        held.close(None)
+        ended = True
+    except BaseException as late:
+        if not ended:
+            held.close_late(late)
+        raise
 
 
 def _iter(

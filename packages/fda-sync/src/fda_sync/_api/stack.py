@@ -1,4 +1,9 @@
-"""The sync ``FastApiDepsStack``: one long-lived request held by one task on the bridge loop."""
+"""The sync ``FastApiDepsStack``: one long-lived request, resolved from any thread.
+
+Its engine is ``fda_sync._caller_path.stack``: one task on the bridge loop holds the
+lifespan and the async steps; each ``resolve()`` goes the way of fewer thread hops for its
+graph, as a decorated call does (``prefers_caller``).
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,13 @@ from typing import Any, TypeVar, overload
 
 from fastapi import FastAPI
 
-from fda_core._api.stack import ALREADY, StackSession, resolve_held, running
+from fda_core._api.stack import ALREADY
 from fda_core._config import resolve_app
+from fda_core._graph.plan import Plan
+from fda_sync._api import decorators
 from fda_sync._api.process_lifespan import before_call
 from fda_sync._bridge import get_bridge
-from fda_sync._loop_path.held import SyncHeld
+from fda_sync._caller_path.stack import OpenStack
 
 __all__ = ["FastApiDepsStack"]
 
@@ -34,33 +41,37 @@ _NOT_STARTED = (
 )
 
 
+def _driven(plan: Plan) -> bool:
+    """Whether a resolve of ``plan`` is driven from the caller's thread: the choice of
+    ``with_fastapi_depends`` (looked up there on every call) for a call with a ``def``
+    body (the caller's own code, which the values are for)."""
+    return decorators.prefers_caller(plan, False)
+
+
 class FastApiDepsStack:
     """Start the app's lifespan once and keep resolved dependencies alive until ``close()``.
 
     The sync twin of ``fastapi_depends_anywhere.FastApiDepsStack``: one lifespan, one
     dependency cache shared by every ``resolve()``, teardown in reverse order at
-    ``close()``. One task on the bridge loop enters, resolves and exits, so ``start``,
-    ``resolve`` and ``close`` may be called from any threads; dependencies see the context
-    variables of the thread that called ``start()``.
+    ``close()``. ``start``, ``resolve`` and ``close`` may be called from any threads; the
+    dependencies see the context variables of the thread that called ``start()``. A
+    ``def`` dependency runs in the thread that resolves it; its teardown in the thread
+    that closes the stack.
     """
 
     def __init__(self, app: FastAPI | None = None) -> None:
         self._app = app
-        self._held: SyncHeld[StackSession] | None = None
-        self._opened = False
+        self._open: OpenStack | None = None
         self._lock = threading.Lock()
 
     def start(self: Self) -> Self:
         """Run the lifespan's startup. The app is looked up now if none was given."""
         before_call()
         with self._lock:
-            if self._held is not None and running(self._held.held):
+            if self._open is not None and not self._open.closing:
                 raise RuntimeError(ALREADY)
-            app = resolve_app(self._app)
-            self._opened = False
-            self._held = SyncHeld(get_bridge(), lambda: StackSession(app))
-            self._held.open()
-            self._opened = True
+            # A closed stack, or one whose start() failed, starts afresh (as 1.x's did).
+            self._open = OpenStack(get_bridge(), resolve_app(self._app))
         return self
 
     @overload
@@ -81,11 +92,10 @@ class FastApiDepsStack:
     def resolve(self, target: Any) -> Any: ...
     def resolve(self, target: Any) -> Any:
         """Resolve ``Annotated[T, Depends(dep)]``, a dependency callable, or a class."""
-        held = self._held
-        if held is None or not self._opened:
+        opened = self._open
+        if opened is None:
             raise RuntimeError(_NOT_STARTED)
-        task_held, session = held.held, held.value
-        return held.call(lambda: resolve_held(task_held, session, target))
+        return opened.resolve(target, _driven)
 
     def close(self, exc: BaseException | None = None) -> None:
         """Tear down every resolved dependency (in reverse order), then run shutdown.
@@ -94,9 +104,9 @@ class FastApiDepsStack:
         run). Closing twice, or a stack never started, is a no-op (cleanup code may close
         a stack whose ``start()`` failed).
         """
-        held = self._held
-        if held is not None:
-            held.close(exc)
+        opened = self._open
+        if opened is not None:
+            opened.close(exc)
 
     def __enter__(self: Self) -> Self:
         return self.start()

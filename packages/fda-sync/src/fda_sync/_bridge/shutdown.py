@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from fda_core._runtime.lifespan import holder_tasks, shut_down
 from fda_core._runtime.threads import run_inline
-from fda_sync._bridge.state import BridgeBase, LoopState, this_process
+from fda_sync._bridge.state import BridgeBase, Holding, LoopState, this_process
 from fda_sync._errors import BridgeError
 from fda_sync._guards.in_flight import POLL_INTERVAL
 
@@ -39,6 +39,13 @@ class BridgeShutdown(BridgeBase):
         """Remember a bridged generator, to close it at exit if it is still suspended."""
         self._generators.add(generator)
 
+    def hold(self, holding: Holding) -> None:
+        """Remember ``holding`` until ``let_go``: still open at exit, it is torn down."""
+        self._holdings[holding] = None
+
+    def let_go(self, holding: Holding) -> None:
+        self._holdings.pop(holding, None)
+
     def shutdown(self) -> None:
         """Stop the loop: grace for in-flight calls, teardown of what is still held, close.
 
@@ -46,14 +53,17 @@ class BridgeShutdown(BridgeBase):
         """
         with self._lock:
             state = self._state
-            if state is not None and (state.pid != os.getpid() or state.closing):
-                state = None  # another process's loop, or shut down already
+            loopless = state is None or state.pid != os.getpid()  # none in this process
+            if loopless or (state is not None and state.closing):
+                state = None  # (or shut down already)
             elif state is not None:
                 state.closing = True
         if sys.is_finalizing():
             if state is not None:
                 state.usable = False
             return
+        if loopless:  # def dependencies need no loop: what they hold is torn down here
+            self._close_held()
         stopping = state is not None and self._stop(state)
         # Calls driven from their caller's thread get the same grace (in parallel with
         # the loop's); their teardown left after it runs here.
@@ -71,10 +81,7 @@ class BridgeShutdown(BridgeBase):
         try:
             if asyncio._get_running_loop() is state.loop:
                 raise BridgeError("Bridge.shutdown() cannot be called on the bridge loop")
-            # Generators still suspended are closed while calls are still accepted:
-            # their teardown goes through the bridge like any call.
-            for generator in list(self._generators):
-                _close_quietly(generator)
+            self._close_held()
         finally:
             state.usable = False
         try:
@@ -82,6 +89,18 @@ class BridgeShutdown(BridgeBase):
         except RuntimeError:  # closed meanwhile
             return False
         return True
+
+    def _close_held(self) -> None:
+        """Generators still suspended, then what is held open (the last opened first), torn
+        down while calls are still accepted: their teardown goes through the bridge like
+        any call. A stack sees ``CancelledError``, as a task cancelled at exit would."""
+        for generator in list(self._generators):
+            _close_quietly(generator)
+        for holding in reversed(list(self._holdings)):
+            try:
+                holding.close(asyncio.CancelledError())
+            except (Exception, asyncio.CancelledError) as exc:
+                _report(exc, "Exception ignored while closing a stack left open", holding)
 
     async def _drain(self, state: LoopState) -> None:
         """Shut down: grace for awaited calls, cancel the rest, close async generators.
@@ -137,9 +156,13 @@ def _close_quietly(generator: Generator[Any, Any, Any]) -> None:
     try:
         generator.close()
     except Exception as exc:  # teardown error of an abandoned generator: report, go on
-        report = _Unraisable(exc, "Exception ignored while closing an abandoned generator")
-        report.object = generator
-        sys.unraisablehook(cast("sys.UnraisableHookArgs", report))
+        _report(exc, "Exception ignored while closing an abandoned generator", generator)
+
+
+def _report(exc: BaseException, message: str, culprit: object) -> None:
+    report = _Unraisable(exc, message)
+    report.object = culprit
+    sys.unraisablehook(cast("sys.UnraisableHookArgs", report))
 
 
 class _Unraisable:

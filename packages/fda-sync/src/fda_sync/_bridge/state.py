@@ -16,11 +16,24 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, NoReturn, Protocol
 
 from fda_sync._bridge.caller import CallerThread
-from fda_sync._errors import BridgeDeadError, BridgeError, closed_error
+from fda_sync._errors import (
+    BridgeDeadError,
+    BridgeError,
+    closed_error,
+    parent_process_error,
+)
 from fda_sync._guards.green import Joinable
 from fda_sync._guards.in_flight import InFlight
 
-__all__ = ["BridgeBase", "Call", "LoopState", "fail", "foreign_owner_error", "this_process"]
+__all__ = [
+    "BridgeBase",
+    "Call",
+    "Holding",
+    "LoopState",
+    "fail",
+    "foreign_owner_error",
+    "this_process",
+]
 
 
 class Call(CallerThread):
@@ -86,13 +99,17 @@ class LoopState:
 def foreign_owner_error(owner: LoopState) -> BridgeError:
     """For an object opened on ``owner``, used where that loop does not run."""
     if owner.pid != os.getpid():
-        return BridgeError(
-            "This object was opened in another process (before a fork): its dependencies "
-            "belong to that process's event loop. Open a new one in this process."
-        )
+        return parent_process_error()
     return BridgeError(
         "This object was opened on a bridge loop that no longer runs: open a new one."
     )
+
+
+class Holding(Protocol):
+    """Something held open across blocking calls until it is closed (a sync stack)."""
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """Tear down, ``exc`` thrown in."""
 
 
 class _Hooked(Protocol):
@@ -110,6 +127,8 @@ class _Process:
         self.bridges: weakref.WeakSet[_Hooked] = weakref.WeakSet()
         #: Loops never to touch nor collect: a fork parent's, a dead loop with its tasks.
         self.forgotten: list[LoopState] = []
+        #: What a fork parent held open (stacks): never torn down, nor collected, here.
+        self.kept: list[object] = []
         #: The interpreter exits: the bridges' ``atexit`` hook runs, or ran.
         self.exiting = False
         #: Forks this process descends from (cheaper to compare than ``os.getpid()``).
@@ -141,6 +160,8 @@ class BridgeBase:
         self._lock = threading.Lock()
         self._state: LoopState | None = None
         self._generators: weakref.WeakSet[Generator[Any, Any, Any]] = weakref.WeakSet()
+        #: What is held open until closed (sync stacks), in the order it was opened.
+        self._holdings: dict[Holding, None] = {}
         #: Calls driven from their caller's thread (``_caller_path``), with no task here.
         self.in_flight = InFlight()
 
@@ -151,4 +172,6 @@ class BridgeBase:
         self._state = None
         self._lock = threading.Lock()
         self._generators = weakref.WeakSet()  # the parent's: left to the garbage collector
+        this_process.kept.append(self._holdings)
+        self._holdings = {}
         self.in_flight.forget()

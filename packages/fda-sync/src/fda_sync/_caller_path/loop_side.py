@@ -30,32 +30,22 @@ from fda_core._runtime.threads import context_snapshot
 from fda_sync._bridge import Bridge
 from fda_sync._loop_path.held import SyncHeld
 
-__all__ = ["LoopSide"]
+__all__ = ["LoopSide", "Steps"]
 
 #: What an async step sends back: its value, and the context variables it leaves.
 Outcome = tuple[Any, contextvars.Context]
 
 
-class _CallTask(AbstractAsyncContextManager[Outcome]):
-    """The async steps of one call, in the task that holds them.
+class Steps:
+    """Async steps run by one task: ``run`` (an ``async def`` dependency, body or background
+    task), ``enter`` and ``exit`` (an async generator dependency), in the order the caller
+    sends them. ``stack`` and ``cleanup``: where the cancel scope FastAPI shields async
+    generators' teardown with is entered, and kept."""
 
-    Entering it runs the first step; then ``run`` (an ``async def`` dependency, body or
-    background task), ``enter`` and ``exit`` (an async generator dependency), in the order
-    the caller sends them. Exiting it exits what is left (normally the last async
-    generator), then the cancel scope FastAPI shields their teardown with.
-    """
-
-    def __init__(self, first: str, args: tuple[Any, ...]) -> None:
-        self._first = first, args  # the name of the method that runs the first step
+    def __init__(self, stack: AsyncExitStack, cleanup: list[Any]) -> None:
         self._managers: dict[object, AbstractAsyncContextManager[Any]] = {}
-        self._stack = AsyncExitStack()
-        self._cleanup: list[Any] = []
-
-    async def __aenter__(self) -> Outcome:
-        name, args = self._first
-        self._first = name, ()  # nothing of the step is kept once it ran
-        outcome: Outcome = await getattr(self, name)(*args)
-        return outcome
+        self._stack = stack
+        self._cleanup = cleanup
 
     @staticmethod
     async def run(
@@ -70,6 +60,10 @@ class _CallTask(AbstractAsyncContextManager[Outcome]):
         self._managers[key] = manager
         return value, context_snapshot()
 
+    def keep(self, key: object, manager: AbstractAsyncContextManager[Any]) -> None:
+        """Exit ``manager`` (entered by the task) when ``exit(key)`` comes."""
+        self._managers[key] = manager
+
     async def exit(self, key: object, exc: BaseException | None) -> bool:
         manager = self._managers.pop(key, None)
         if manager is None:  # its set-up failed
@@ -78,15 +72,38 @@ class _CallTask(AbstractAsyncContextManager[Outcome]):
             return bool(await manager.__aexit__(None, None, None))
         return bool(await manager.__aexit__(type(exc), exc, exc.__traceback__))
 
+    def leave(self) -> None:
+        """The task ends: what was never exited is exited with ``stack``, before the cancel
+        scope (entered before any of them)."""
+        for manager in self._managers.values():
+            self._stack.push_async_exit(manager)
+        self._managers.clear()
+
+
+class _CallTask(Steps, AbstractAsyncContextManager[Outcome]):
+    """The async steps of one call, in the task that holds them.
+
+    Entering it runs the first step; exiting it exits what is left (normally the last
+    async generator), then the cancel scope FastAPI shields their teardown with.
+    """
+
+    def __init__(self, first: str, args: tuple[Any, ...]) -> None:
+        super().__init__(AsyncExitStack(), [])
+        self._first = first, args  # the name of the method that runs the first step
+
+    async def __aenter__(self) -> Outcome:
+        name, args = self._first
+        self._first = name, ()  # nothing of the step is kept once it ran
+        outcome: Outcome = await getattr(self, name)(*args)
+        return outcome
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool:
-        for manager in self._managers.values():  # after the cancel scope: exited before it
-            self._stack.push_async_exit(manager)
-        self._managers.clear()
+        self.leave()
         return bool(await self._stack.__aexit__(exc_type, exc, traceback))
 
 
@@ -99,8 +116,8 @@ class LoopSide:
         self.bridge = bridge
         #: More than one async step: they all run in one task, the call's.
         self.shared = steps > 1
-        self.held: SyncHeld[Outcome] | None = None
-        self.task: _CallTask | None = None
+        self.held: SyncHeld[Any] | None = None
+        self.task: Steps | None = None
         self.keys: set[object] = set()  # held async generators whose teardown is due
         #: An interrupt that reached the caller while it waited for a step: the step was
         #: cancelled, and what it raised on the loop was ``CancelledError``.
@@ -122,6 +139,13 @@ class LoopSide:
             interrupted=self.interrupted,
         )
 
+    @classmethod
+    def of(cls, bridge: Bridge, held: SyncHeld[Any], task: Steps) -> LoopSide:
+        """The round trips to a task that runs already, held by ``held`` (a stack's)."""
+        loop = cls(bridge, 2)
+        loop.held, loop.task = held, task
+        return loop
+
     def enter(
         self,
         context: contextvars.Context,
@@ -131,10 +155,18 @@ class LoopSide:
     ) -> Outcome:
         """Set up an async generator dependency; ``push`` registers its teardown (before
         the set-up starts: an interrupt in between loses none)."""
-        key = object()
-        push(functools.partial(self._exit, key), node.function_scoped)
-        self.keys.add(key)
+        key = self.expect(push, node.function_scoped)
         return self._step(context, "enter", (node, kwargs, key))
+
+    def expect(
+        self, push: Callable[[Callable[..., bool], bool], None], function_scoped: bool = False
+    ) -> object:
+        """The key of something the task is about to enter (``Steps.keep``): ``push``
+        registers the round trip that exits it."""
+        key = object()
+        push(functools.partial(self._exit, key), function_scoped)
+        self.keys.add(key)
+        return key
 
     def _step(self, context: contextvars.Context, name: str, args: tuple[Any, ...]) -> Outcome:
         """Run the call task's method ``name`` there; the first step starts the task."""

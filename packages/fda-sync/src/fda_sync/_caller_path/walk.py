@@ -35,7 +35,7 @@ from fda_sync._caller_path.exits import Teardown, exit_generator
 from fda_sync._caller_path.loop_side import LoopSide
 from fda_sync._errors import forked_error, stop_iteration_error
 
-__all__ = ["call_in_caller", "prefers_caller"]
+__all__ = ["DrivenCall", "call_in_caller", "prefers_caller"]
 
 _THREADPOOL = CallKind.THREADPOOL
 _GENERATOR = CallKind.GENERATOR
@@ -200,6 +200,11 @@ class _Call:
             finally:
                 if self.loop is not None:
                     self.loop.finish()
+
+
+#: A call driven from the caller's thread, for what holds one open across blocking calls
+#: (``opened``, ``stack``): its steps, its context variables, its teardown.
+DrivenCall = _Call
 
 
 def call_in_caller(

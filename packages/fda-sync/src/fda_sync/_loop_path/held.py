@@ -147,7 +147,12 @@ class SyncHeld(Generic[T]):
         if self._state is not None:
             self._bridge.call_soon(self._state, lambda: self._held.exit(None))
 
-    def close_from_finalizer(self) -> None:
+    def close_late(self, interrupt: BaseException) -> None:
+        """An interrupt cut a close short, or came before it: exit with it thrown in (a
+        second exit waits for the first), as a finalizer would."""
+        self.close_from_finalizer(interrupt)
+
+    def close_from_finalizer(self, exc: BaseException | None = None) -> None:
         """Exit without a blocking wait where waiting is impossible or pointless.
 
         For a generator closed by the garbage collector or at exit: on a thread that runs
@@ -159,6 +164,6 @@ class SyncHeld(Generic[T]):
         if state is None or state.pid != os.getpid() or not state.usable or sys.is_finalizing():
             return
         if asyncio._get_running_loop() is not None:
-            self._bridge.call_soon(state, lambda: self._held.exit(None))
+            self._bridge.call_soon(state, lambda: self._held.exit(exc))
             return
-        self.close(None)
+        self.close(exc)
