@@ -361,9 +361,11 @@ def test_async_libraries_that_start_threads_run_on_the_loops_hub(path: str) -> N
 import tempfile
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 url = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/notes.db"
-engine = create_async_engine(url, pool_size=1, max_overflow=0)
+# The pool named: SQLAlchemy before 2.0.38 gives a SQLite file NullPool by default.
+engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
 
 async def database():
     async with AsyncSession(engine) as db:
