@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from queue_imports import imports
-from sync.test_celery import _stop, redis_url
+from sync.test_celery import _wait_for_exit, redis_url
 
 pytestmark = [pytest.mark.process, pytest.mark.workers]
 
@@ -66,7 +66,7 @@ def workers(redis_url: str, database: Path, tmp_path: Path) -> Iterator[dict[str
         for process in processes:
             process.send_signal(signal.SIGTERM)  # warm shutdowns, all at once
         for process in processes:
-            _stop(process)
+            _wait_for_exit(process)
 
 
 def notes(database: Path) -> list[tuple[str, str]]:

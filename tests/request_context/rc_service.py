@@ -9,6 +9,7 @@ every header, the query, the path parameters, the client, the method and the pat
 """
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -132,9 +133,12 @@ def build(broker: str = "memory://", runs: Path | None = None, queue: str = "cel
 
     @celery.task(bind=True, name="rc.retrying", max_retries=3)
     def retrying(self: Any) -> dict[str, Any]:
-        if self.request.retries < 2:
-            raise self.retry(countdown=0)
-        return {"seen": task_view(), "retries": self.request.retries}
+        attempt = self.request.retries
+        if attempt and not self.request.is_eager:
+            _wait_for_the_retry_of(self, attempt - 1)
+        if attempt < 2:
+            raise self.retry(exc=RuntimeError(f"attempt {attempt}"), countdown=0)
+        return {"seen": task_view(), "retries": attempt}
 
     @celery.task(bind=True, name="rc.carried")
     def carried(self: Any) -> Any:
@@ -183,6 +187,23 @@ def build(broker: str = "memory://", runs: Path | None = None, queue: str = "cel
         }
 
     return service
+
+
+def _wait_for_the_retry_of(task: Any, attempt: int) -> None:
+    """Wait until the result backend holds the RETRY state of ``attempt`` of this task.
+
+    Celery sends a retry's message before it stores the RETRY state of the attempt that
+    retried. With two processes in the pool, the next attempt can run in the other one
+    meanwhile: were the last attempt to store SUCCESS first, the late RETRY would replace
+    it, and ``AsyncResult.get()`` would wait for a result that never comes."""
+    deadline = time.monotonic() + 100  # within the task's time limit (120 s)
+    while True:
+        meta = task.backend.get_task_meta(task.request.id, cache=False)
+        if meta["status"] == "RETRY" and str(meta["result"]) == f"attempt {attempt}":
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the RETRY of attempt {attempt} was never stored: {meta}")
+        time.sleep(0.02)
 
 
 def from_environment() -> Service:
