@@ -51,6 +51,21 @@ def cells() -> list[Any]:
     return built
 
 
+def lowest_python() -> str:
+    """The Python of noxfile.py's ``lowest`` session (the whole suite, at the floors)."""
+    (node,) = [
+        node for node in TREE.body if isinstance(node, ast.FunctionDef) and node.name == "lowest"
+    ]
+    (python,) = [
+        keyword.value
+        for decorator in node.decorator_list
+        if isinstance(decorator, ast.Call)
+        for keyword in decorator.keywords
+        if keyword.arg == "python"
+    ]
+    return str(ast.literal_eval(python))
+
+
 def matrix() -> list[tuple[str, str, str]]:
     """(python, fastapi, runs) of each cell of noxfile.py's MATRIX."""
     return [(cell.python, cell.fastapi, cell.runs) for cell in cells()]
@@ -102,9 +117,11 @@ def test_the_support_page_shows_the_matrix_as_it_runs() -> None:
     ]
     cells = [(py, "newest" if fa == "locked" else fa, runs) for py, fa, runs in matrix()]
     assert shown == cells
-    # every Python of the matrix runs the `process` tests on at least one cell, and one
-    # cell runs everything
-    assert {py for py, _, runs in cells if runs != "fastapi"} == {py for py, _, _ in cells}
+    # every Python of the matrix runs the `process` tests on at least one cell or in
+    # `lowest` (the whole suite), and one cell runs everything
+    assert {py for py, _, runs in cells if runs != "fastapi"} | {lowest_python()} == {
+        py for py, _, _ in cells
+    }
     assert [runs for _, _, runs in cells].count("whole") == 1
 
 
