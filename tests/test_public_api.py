@@ -53,6 +53,7 @@ EXTRA_API = {
     "fastapi_depends_anywhere.sync": [
         "BridgeError",
         "override",
+        "shutdown_worker_process",
         "start_process_lifespan",
         "stop_process_lifespan",
     ],
