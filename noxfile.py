@@ -5,8 +5,12 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
+import shlex
 import shutil
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,7 +22,7 @@ nox.options.download_python = "never"
 nox.options.reuse_existing_virtualenvs = False
 # The default set is what CI runs (.ci/run runs `python -m nox`); README.md's Develop section
 # gives what it costs, measured.
-nox.options.sessions = ["lint", "typing", "lock", "tests", "wheels", "lowest", "docs", "demo"]
+nox.options.sessions = ["lint", "typing", "lock", "tests", "release", "lowest", "docs", "demo"]
 
 # Interpreters are never downloaded: use the ones installed with pyenv, if any.
 for _bin in sorted(glob.glob("/root/.pyenv/versions/3.1[0-9].*/bin"), reverse=True):
@@ -40,7 +44,7 @@ class Cell(NamedTuple):
     python: str
     fastapi: str  # a release, or "locked": the newest, as pinned in uv.lock
     extra: tuple[str, ...]  # what else to install with it (pydantic 1, an older httpx)
-    whole: bool  # the whole suite, or all but the tests marked `process`
+    runs: str  # "whole", "python" or "fastapi": which tests (SELECT)
 
     @property
     def name(self) -> str:
@@ -51,7 +55,11 @@ class Cell(NamedTuple):
     @property
     def description(self) -> str:
         """What ``nox -l`` says of the cell: what it runs, on what."""
-        suite = "The whole suite" if self.whole else "The suite without its `process` tests"
+        suite = {
+            "whole": "The whole suite",
+            "python": "The suite without its `workers` and `programs` tests",
+            "fastapi": "The suite without its `process` tests",
+        }[self.runs]
         fastapi = (
             "the newest FastAPI (uv.lock)"
             if self.fastapi == "locked"
@@ -63,26 +71,39 @@ class Cell(NamedTuple):
         return f"{suite} on {fastapi}, Python {self.python}, {pydantic}{also}."
 
 
+#: Which tests a cell runs. The tests marked `process` (forks, signals, exit, threads by the
+#: dozen, subprocesses) test what changes with Python rather than with FastAPI's release:
+#: they run on one cell of each Python ("python"). Those also marked `workers` (real Celery,
+#: Dramatiq, RQ, taskiq workers, gunicorn and uvicorn) or `programs` (the docs pages, the
+#: README's blocks, the example's CLI, Alembic and pytest sessions run as programs) test
+#: the integration with other programs, and take most of a cell's time: they run on the
+#: newest cell ("whole") and on the lowest bounds of every dependency (`lowest`).
+SELECT: dict[str, tuple[str, ...]] = {
+    "whole": (),
+    "python": ("-m", "not workers and not programs"),
+    "fastapi": ("-m", "not process"),
+}
+
 # One cell per epoch of FastAPI's dependency internals (see docs/support.md), each
-# Python at least once. A cell runs the whole suite or leaves out the tests marked
-# `process` (forks, signals, exit, worker pools, real subprocesses, the docs pages): what
-# they test changes with Python, not with FastAPI's release, so they run on one cell of
-# each Python (and on `lowest`). Measured on 2 idle cores: 86 tests, 2 of a cell's 2.5 minutes.
+# Python at least once, and what each runs (SELECT).
 MATRIX = [
-    Cell("3.10", "0.100.1", ("pydantic<2", "httpx<0.28"), False),
-    Cell("3.10", "0.112.4", ("pydantic<2",), False),
-    Cell("3.11", "0.120.4", (), True),
-    Cell("3.12", "0.122.1", (), True),
-    Cell("3.13", "0.139.2", (), False),
-    Cell("3.10", "0.162.5", (), True),
-    Cell("3.13", "locked", (), True),
+    Cell("3.10", "0.100.1", ("pydantic<2", "httpx<0.28"), "fastapi"),
+    Cell("3.10", "0.112.4", ("pydantic<2",), "fastapi"),
+    Cell("3.11", "0.120.4", (), "python"),
+    Cell("3.12", "0.122.1", (), "python"),
+    Cell("3.13", "0.139.2", (), "fastapi"),
+    Cell("3.10", "0.162.5", (), "python"),
+    Cell("3.13", "locked", (), "whole"),
 ]
 
 
 #: pytest-xdist, a worker per core: most tests wait on processes and threads they start,
 #: so one pytest process leaves a core idle. ``nox -s tests -- -n 0`` runs in one process.
-#: loadgroup: the docs pages, which share one fixture, go to one worker (xdist_group).
-PARALLEL = ("--numprocesses=auto", "--dist=loadgroup")
+#: loadscope: the tests of a module (of a class) run on one worker, in order, so that a
+#: module's costly fixtures (the request-context deployment, the plugin's session stack)
+#: start once. Not loadgroup: under pytest 9.2, pytest-xdist 3.8's `xdist_group` groups
+#: nothing (it renames node ids, which pytest no longer lets it do).
+PARALLEL = ("--numprocesses=auto", "--dist=loadscope")
 
 
 def _sync(session: nox.Session, *groups: str) -> None:
@@ -126,8 +147,7 @@ def _tests(session: nox.Session, cell: Cell) -> None:
         "print('fastapi', fastapi.__version__, 'pydantic', pydantic.VERSION, sys.version)",
     )
     # `nox -s tests -- -m "process or not process"` runs the whole suite on every cell.
-    select = () if cell.whole else ("-m", "not process")
-    session.run("pytest", *PARALLEL, *select, *session.posargs)
+    session.run("pytest", *PARALLEL, *SELECT[cell.runs], *session.posargs)
 
 
 def _cell_session(cell: Cell) -> None:
@@ -199,17 +219,75 @@ def lock(session: nox.Session) -> None:
     session.run("uv", "lock", "--check")
 
 
-# --- Install shapes, tested from the built wheels -------------------------------------
+# --- The one version ------------------------------------------------------------------
+
+#: In each member's pyproject.toml: its version, and its exact pins on its siblings.
+VERSION_LINE = re.compile(r'^version = "(?P<version>[^"]*)"$', re.MULTILINE)
+SIBLING_PIN = re.compile(
+    r'"(?P<name>fda-core|fda-sync)(?P<extras>\[[\w,-]+\])?==(?P<version>[^"]*)"'
+)
+
+
+@nox.session(python=False)
+def version(session: nox.Session) -> None:
+    """Print the version of the three distributions, or set it: nox -s version -- 2.1.0.
+
+    One command writes it everywhere it lives: the version of each pyproject.toml and the
+    exact pins between them (uv_build reads no dynamic version, and `uv version` sets one
+    member's and no pin), then relocks. tests/test_public_api.py fails if they disagree."""
+    files = [ROOT / "packages" / name / "pyproject.toml" for name in PACKAGES]
+    if not session.posargs:
+        found = [
+            (f"{path.parent.name}: {match[0]}", match["version"])
+            for path in files
+            for pattern in (VERSION_LINE, SIBLING_PIN)
+            for match in pattern.finditer(path.read_text())
+        ]
+        if len({version for _, version in found}) != 1:
+            lines = "\n  ".join(line for line, _ in found)
+            session.error(f"the pyproject.toml files disagree:\n  {lines}")
+        session.log(f"version {_workspace_version()}")
+        return
+    (new,) = session.posargs
+    if not re.fullmatch(r"\d+\.\d+\.\d+((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?", new):
+        session.error(f"{new!r} is not a release version (like 2.1.0, 2.1.0rc1)")
+    for path in files:
+        text = path.read_text()
+        text, count = VERSION_LINE.subn(f'version = "{new}"', text)
+        assert count == 1, f"{path}: {count} version lines"
+        text = SIBLING_PIN.sub(lambda m: f'"{m["name"]}{m["extras"] or ""}=={new}"', text)
+        path.write_text(text)
+    session.run("uv", "lock", external=True)
+    session.log(f"version {new}: {', '.join(PACKAGES)} and their pins; uv.lock updated")
+
+
+# --- The release artifacts, and the install shapes tested from them ----------------------
 
 #: shape -> (what a user installs, the distribution whose locked dependencies come with it,
-#: its extra). tests/wheels/test_shapes.py holds what must (not) be importable in each.
-SHAPES = {
-    "core": ("fda-core", "fda-core", None),
-    "sync": ("fda-sync", "fda-sync", None),
-    "meta": ("fastapi-depends-anywhere", "fastapi-depends-anywhere", None),
-    "meta-asyncer": ("fastapi-depends-anywhere[asyncer]", "fastapi-depends-anywhere", "asyncer"),
+#: its extras). tests/wheels/test_shapes.py holds what must (not) be importable in each.
+SHAPES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "core": ("fda-core", "fda-core", ()),
+    "sync": ("fda-sync", "fda-sync", ()),
+    "meta": ("fastapi-depends-anywhere", "fastapi-depends-anywhere", ()),
+    "meta-asyncer": ("fastapi-depends-anywhere[asyncer]", "fastapi-depends-anywhere", ("asyncer",)),
+    # A 1.x requirement naming 1.x's extras.
+    "meta-all": (
+        "fastapi-depends-anywhere[all,build]",
+        "fastapi-depends-anywhere",
+        ("all", "build"),
+    ),
 }
+#: The README's install commands, each run as written with pip itself in a fresh venv: from
+#: a clone ("source"), and from the wheels of `uv build` ("readme-wheels"). Both install
+#: what meta-asyncer does.
+README_SHAPES = {"source": "pip install ./packages/", "readme-wheels": "pip install --find-links"}
+#: The shapes a 1.x code base (tests/compat) runs in too: with asyncer, as 1.x's runnify needed.
+V1_SHAPES = {"meta-asyncer", "meta-all", *README_SHAPES}
+ALL_SHAPES = [*SHAPES, *README_SHAPES]
+#: What `release` installs: meta-asyncer is what the README's wheel command installs.
+RELEASE_SHAPES = [shape for shape in ALL_SHAPES if shape != "meta-asyncer"]
 WHEELS_PYTHON = "3.13"
+ARTIFACTS = (".tar.gz", ".whl")  # sdists, wheels
 
 
 def _workspace_version() -> str:
@@ -237,110 +315,176 @@ def _export(session: nox.Session, target: Path, *selection: str) -> Path:
     return target
 
 
+def _build(session: nox.Session, tmp: Path) -> Path:
+    """The sdist and the wheel of each distribution, each from the source tree, in one
+    folder (the wheels are compared with those the sdists build in `release`)."""
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)  # never test yesterday's artifacts
+    for kind in ("--sdist", "--wheel"):
+        session.run("uv", "build", "--all-packages", kind, f"--out-dir={dist}", external=True)
+    built = sorted(path.name for path in dist.iterdir() if path.name.endswith(ARTIFACTS))
+    session.log(f"built: {built}")
+    if len(built) != 2 * len(PACKAGES):
+        session.error(f"expected an sdist and a wheel of each of {list(PACKAGES)}: {built}")
+    return dist
+
+
 @nox.session(python=False)
 def wheels(session: nox.Session) -> None:
-    """Each install shape in a fresh venv, from the built wheels only, runs its tests.
+    """Each install shape in a fresh venv, from freshly built wheels only, runs its tests.
 
-    The wheels are built once; each shape's venv gets the locked third-party packages, then
-    the project from the wheels alone (tests/wheels). The "source" shape installs the three
-    package folders with plain pip, as the README says to from a clone."""
+    `nox -s wheels -- core` tests one shape (ALL_SHAPES names them). `release`, in the
+    default set, does this too, after checking the artifacts."""
     tmp = Path(session.create_tmp()).resolve()
-    dist = tmp / "dist"
-    shutil.rmtree(dist, ignore_errors=True)  # never test yesterday's wheels
-    session.run("uv", "build", "--all-packages", f"--out-dir={dist}", external=True)
-    built = sorted(path.name for path in dist.glob("*.whl"))
-    session.log(f"built: {built}")
-    if len(built) != len(PACKAGES):
-        session.error(f"expected {len(PACKAGES)} wheels in {dist}, got {built}")
+    _install_shapes(session, tmp, _build(session, tmp), session.posargs or ALL_SHAPES)
+
+
+@nox.session(python=WHEELS_PYTHON)
+def release(session: nox.Session) -> None:
+    """The six release artifacts: built, checked, and installed in every install shape.
+
+    Built once (`uv build`: an sdist and a wheel per distribution); `twine check --strict`;
+    a wheel built again from each unpacked sdist must be the same, file for file, and the
+    metadata PyPI shows complete (tests/wheels/test_artifacts.py); then every install shape
+    from them, as `wheels` does, the README's commands and `uv add` of a clone's path."""
+    tmp = Path(session.create_tmp()).resolve()
+    dist = _build(session, tmp)
+    session.install("-r", str(_export(session, tmp / "release.txt", "--only-group", "release")))
+    artifacts = sorted(str(path) for path in dist.iterdir() if path.name.endswith(ARTIFACTS))
+    session.run("twine", "check", "--strict", *artifacts)
+    from_sdist = tmp / "from-sdist"
+    shutil.rmtree(from_sdist, ignore_errors=True)
+    for sdist in sorted(dist.glob("*.tar.gz")):
+        with tarfile.open(sdist) as archive:
+            archive.extractall(from_sdist / "src", filter="data")
+        unpacked = from_sdist / "src" / sdist.name.removesuffix(".tar.gz")
+        session.run(
+            "uv", "build", "--wheel", f"--out-dir={from_sdist}", str(unpacked), external=True
+        )
+    checks = {"FDA_DIST": str(dist), "FDA_FROM_SDIST": str(from_sdist)}
+    _install_shapes(session, tmp, dist, session.posargs or RELEASE_SHAPES, checks)
+    _uv_add_from_a_clone(session)
+
+
+def _install_shapes(
+    session: nox.Session,
+    tmp: Path,
+    dist: Path,
+    shapes: list[str],
+    artifacts: dict[str, str] | None = None,
+) -> None:
+    """Each shape in a fresh venv: the locked third-party packages, then the project from
+    ``dist`` alone (or as the README says), then its tests: tests/wheels, tests/compat
+    where a 1.x code base runs, and the artifacts' checks (``artifacts``) in the last."""
     version = _workspace_version()
     runner = _export(session, tmp / "runner.txt", "--only-group", "wheels")
-    only = session.posargs or [*SHAPES, "source"]
-    for shape in only:
-        if shape == "source":
-            _from_source(session, tmp, runner, version)
-            continue
-        requirement, distribution, extra = SHAPES[shape]
-        session.log(f"--- shape {shape}: pip install {requirement!r}")
+    for shape in shapes:
+        session.log(f"--- shape {shape}")
         venv = tmp / f"venv-{shape}"
         shutil.rmtree(venv, ignore_errors=True)
-        session.run("uv", "venv", "--quiet", f"--python={WHEELS_PYTHON}", str(venv), external=True)
-        python = str(venv / "bin" / "python")
-        extras = ["--extra", extra] if extra else []
-        deps = _export(session, tmp / f"deps-{shape}.txt", "--package", distribution, *extras)
-        # Third-party dependencies at their locked versions, then the project from the
-        # built wheels alone: --no-index, so no registry can stand in for them.
-        pip = ("uv", "pip", "install", "--quiet", f"--python={python}")
-        session.run(*pip, "-r", str(deps), "-r", str(runner), external=True)
-        session.run(
-            *pip,
-            "--no-index",
-            f"--find-links={dist}",
-            *(f"--reinstall-package={name}" for name in PACKAGES),
-            requirement,
-            external=True,
-        )
-        session.run("uv", "pip", "freeze", f"--python={python}", external=True)
-        session.run("uv", "pip", "check", f"--python={python}", external=True)
+        if shape in README_SHAPES:
+            _readme_install(session, tmp, venv, runner, dist, README_SHAPES[shape])
+        else:
+            _wheel_install(session, tmp, venv, runner, dist, shape)
+        tests = ["tests/wheels", *(["tests/compat"] if shape in V1_SHAPES else [])]
+        env = {"FDA_WHEEL_SHAPE": "meta-asyncer" if shape in README_SHAPES else shape}
+        if artifacts and shape == shapes[-1]:
+            env.update(artifacts)
         session.run(
             str(venv / "bin" / "pytest"),
-            "tests/wheels",
+            *tests,
             "-p",
             "no:cacheprovider",
-            env={"FDA_WHEEL_SHAPE": shape, "FDA_WHEEL_VERSION": version},
+            env={**env, "FDA_WHEEL_VERSION": version},
             external=True,
         )
 
 
-def _from_source(session: nox.Session, tmp: Path, runner: Path, version: str) -> None:
-    """The README's from-source command, with pip itself, in a fresh venv: the three folders
-    in one ``pip install`` (the exact pins between them name distributions no index has)."""
-    command = _readme_source_install()
-    session.log(f"--- shape source: {command}")
-    venv = tmp / "venv-source"
-    shutil.rmtree(venv, ignore_errors=True)
+def _wheel_install(
+    session: nox.Session, tmp: Path, venv: Path, runner: Path, dist: Path, shape: str
+) -> None:
+    """The shape's requirement, from the built wheels alone."""
+    requirement, distribution, extras = SHAPES[shape]
+    session.log(f"pip install {requirement!r}")
+    session.run("uv", "venv", "--quiet", f"--python={WHEELS_PYTHON}", str(venv), external=True)
+    python = str(venv / "bin" / "python")
+    selection = [f"--extra={extra}" for extra in extras]
+    deps = _export(session, tmp / f"deps-{shape}.txt", "--package", distribution, *selection)
+    # Third-party dependencies at their locked versions, then the project from the
+    # built wheels alone: --no-index, so no registry can stand in for them.
+    pip = ("uv", "pip", "install", "--quiet", f"--python={python}")
+    session.run(*pip, "-r", str(deps), "-r", str(runner), external=True)
+    session.run(
+        *pip,
+        "--no-index",
+        f"--find-links={dist}",
+        *(f"--reinstall-package={name}" for name in PACKAGES),
+        requirement,
+        external=True,
+    )
+    session.run("uv", "pip", "freeze", f"--python={python}", external=True)
+    session.run("uv", "pip", "check", f"--python={python}", external=True)
+
+
+def _readme_install(
+    session: nox.Session, tmp: Path, venv: Path, runner: Path, dist: Path, prefix: str
+) -> None:
+    """The README's install command starting with ``prefix``, run with pip itself in a
+    fresh venv: from the repository's root (its ``./packages/``), or from the folder where
+    `uv build` wrote ``dist``."""
+    command = _readme_command(prefix)
+    session.log(command)
     session.run(
         "uv", "venv", "--quiet", "--seed", f"--python={WHEELS_PYTHON}", str(venv), external=True
     )
     python = str(venv / "bin" / "python")
     # Third-party packages first, at their locked versions (quick, with uv); pip then
-    # resolves the three folders' exact pins on each other, and builds them.
-    deps = _export(session, tmp / "deps-source.txt", "--package", "fastapi-depends-anywhere")
-    session.run(
-        "uv",
-        "pip",
-        "install",
-        "--quiet",
-        f"--python={python}",
-        "-r",
-        str(deps),
-        "-r",
-        str(runner),
-        "asyncer",
-        "hatchling",
-        external=True,
+    # resolves the project's exact pins on itself, and builds or finds it.
+    deps = _export(
+        session, tmp / "deps-readme.txt", "--package", "fastapi-depends-anywhere", "--extra=asyncer"
     )
-    session.run(python, "-m", *command.split(), "--quiet", external=True)
+    pip = ("uv", "pip", "install", "--quiet", f"--python={python}")
+    session.run(*pip, "-r", str(deps), "-r", str(runner), external=True)
+    with session.chdir(ROOT if prefix.startswith("pip install ./") else dist.parent):
+        session.run(python, "-m", *shlex.split(command), "--quiet", external=True)
     session.run(python, "-m", "pip", "check", external=True)
-    session.run(
-        str(venv / "bin" / "pytest"),
-        "tests/wheels",
-        "-p",
-        "no:cacheprovider",
-        env={"FDA_WHEEL_SHAPE": "meta-asyncer", "FDA_WHEEL_VERSION": version},
-        external=True,
-    )
 
 
-def _readme_source_install() -> str:
-    """The README's ``pip install ./packages/...`` line (one, or the README changed)."""
+def _readme_command(prefix: str) -> str:
+    """The README's one line starting with ``prefix`` (one, or the README changed)."""
     lines = [
         line.strip()
         for line in (ROOT / "README.md").read_text().splitlines()
-        if line.startswith("pip install ./packages/")
+        if line.startswith(prefix)
     ]
     if len(lines) != 1:
-        raise RuntimeError(f"expected one 'pip install ./packages/...' line in README.md: {lines}")
-    return lines[0].replace('"', "")
+        raise RuntimeError(f"expected one {prefix!r} line in README.md: {lines}")
+    return lines[0]
+
+
+def _uv_add_from_a_clone(session: nox.Session) -> None:
+    """The README's ``uv add ../fastapi-depends-anywhere/...`` in a new project next to a
+    clone (outside this repository: uv would take the project for a workspace member)."""
+    command = _readme_command('uv add "../fastapi-depends-anywhere/')
+    check = (
+        "import importlib.metadata as m, fastapi_depends_anywhere.core, asyncer; "
+        "print({d: m.version(d) for d in ('fda-core', 'fda-sync', 'fastapi-depends-anywhere')})"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "fastapi-depends-anywhere").symlink_to(ROOT)
+        project = Path(tmp) / "app"
+        project.mkdir()
+        with session.chdir(project):
+            session.run("uv", "init", "--quiet", "--bare", "--name=app", external=True)
+            session.run(
+                *shlex.split(command), "--quiet", f"--python={WHEELS_PYTHON}", external=True
+            )
+            versions = session.run(
+                "uv", "run", "--no-sync", "python", "-c", check, silent=True, external=True
+            )
+    expected = dict.fromkeys(PACKAGES, _workspace_version())
+    if str(versions).strip() != str(expected):
+        session.error(f"`{command}` installed {versions!r}, expected {expected}")
 
 
 @nox.session(python=False)
@@ -419,20 +563,51 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", f"--site-dir={site}")
 
 
+#: What ``nox -s bench`` runs (``nox -s bench -- NAME...`` picks some): bench/bench_NAME.py.
+#: ``celery`` (tasks/s of the example's worker) is not run by default.
+BENCHES = ("peers", "resolution", "sync", "bridge", "override", "django", "memory", "breakdown")
+#: The scripts whose tables docs/benchmarks.md shows, written there from the pinned run
+#: when BENCH_PAGE names the page.
+PAGE_BENCHES = ("peers", "django", "memory", "breakdown")
+#: Run once, pinned: memory growth, and instruction counts (callgrind), move with neither.
+ONCE = ("memory", "breakdown")
+
+
+def _ensure_tool(session: nox.Session, tool: str, why: str) -> None:
+    """Install Debian's package ``tool`` if it is missing (``why``: who needs it)."""
+    if shutil.which(tool):
+        return
+    if not (shutil.which("apt-get") and os.geteuid() == 0):
+        session.error(f"{why} needs {tool} on PATH (Debian/Ubuntu: apt-get install {tool})")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", tool, external=True, env=env)
+
+
 @nox.session(python="3.12")
 def bench(session: nox.Session) -> None:
     """Benchmarks, not part of the default run: what each path costs, against its peers.
 
-    Per-call cost against FastAPI's resolver, a hand-built floor, fast-depends and
-    fastapi-injectable; the sync API on the graphs sync code writes; the bridge against a
-    bare loop and anyio; what override() costs a call. Each script runs twice:
-    as is, then with the process pinned to CPU 0 (no cross-CPU thread wake-ups, which a
-    VM can make costly). ``nox -s bench -- sync`` runs one script (resolution, sync,
-    bridge, override; ``celery``, tasks/s of the example's worker, is not run by default)."""
-    _sync(session, "test")
-    session.install("fastapi-injectable", "fast-depends")
+    Per-call cost against FastAPI's resolver, a hand-built floor, fastapi-injectable,
+    fast-depends and dishka (peers); the async API (resolution) and the sync API (sync) on
+    their graphs; the bridge against a bare loop and anyio; what override() costs a call;
+    a Django view on gunicorn against the same view wired by hand (django); memory over
+    100,000 calls per path (memory); a sync call's cost part by part, in instructions
+    (breakdown, under valgrind). Each script runs twice: as is, then with the process
+    pinned to CPU 0 (no cross-CPU thread wake-ups, which a VM can make costly); memory
+    and breakdown run once. ``nox -s bench -- sync`` runs one script;
+    ``BENCH_PAGE=docs/benchmarks.md nox -s bench`` also writes the pinned run's tables
+    into the benchmark page."""
+    _sync(session, "test", "bench")
+    page = os.environ.get("BENCH_PAGE")
+    scripts = session.posargs or BENCHES
+    if "django" in scripts:
+        _ensure_tool(session, "wrk", "bench_django.py (its load generator)")
+    if "breakdown" in scripts or "django" in scripts:
+        _ensure_tool(session, "valgrind", "bench_breakdown.py (instruction counts)")
     runs = (("not pinned", ()), ("pinned to CPU 0 (--cpu 0)", ("--cpu", "0")))
-    for script in session.posargs or ("resolution", "sync", "bridge", "override"):
-        for label, pin in runs:
+    for script in scripts:
+        for label, pin in runs[1:] if script in ONCE else runs:
             session.log(f"=== bench_{script}.py, {label} ===")
-            session.run("python", f"bench/bench_{script}.py", *pin)
+            write = ("--page", page) if page and script in PAGE_BENCHES and pin else ()
+            session.run("python", f"bench/bench_{script}.py", *pin, *write)

@@ -103,6 +103,24 @@ def interleave(series: list[Series]) -> None:
             one.take()
 
 
+class BareLoop:
+    """A loop in a daemon thread, awaited with ``run_coroutine_threadsafe``: how sync code
+    awaits without this library (the floors, and peers that have no sync API)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
 class ThreadHop:
     """One round trip between the main thread and a helper thread: the main thread
     releases a lock the helper waits on, then waits on a lock the helper releases. The

@@ -1,14 +1,17 @@
-"""Tasks per second of the example service's Celery task: the app's lifespan once per
-worker process (``lifespan_per_worker_process``) against a lifespan per task
-(``with_fastapi_lifecycle``), in the same worker, in the same run.
+"""Tasks per second of the example service's Celery task, in the same worker, in the same
+run: with the library (the process lifespan, ``lifespan_per_worker_process``), hand-wired
+(no library: an event loop and an engine per process, the session and the same queries
+written by hand), and with a lifespan per task (``with_fastapi_lifecycle``).
 
 It starts a redis-server on a free loopback port and one worker of the example service
 (``examples/notes_service``, prefork pool, two children, on a fresh SQLite database),
-then sends rounds of tasks, alternating the two variants (the first one of each round
-rotating): each round sends ``--tasks`` tasks at once and waits for every result. Every
-task writes one note. Figures: median tasks/s over the rounds, with the range.
+then sends rounds of tasks, the variants interleaved (the first one of each round
+rotating): each round sends ``--tasks`` tasks of one variant at once and waits for every
+result. Every task writes one note. Figures: median tasks/s over the rounds, with the
+range; and the ratio of the library to the hand-wired task, round by round (the two ran
+within seconds of each other), its median and range.
 
-    uv run python bench/bench_celery.py [--rounds 5] [--tasks 200] [--concurrency 2]
+    uv run python bench/bench_celery.py [--rounds 5] [--tasks 200] [--concurrency 2] [--dir DIR]
 
 ``nox -s bench -- celery`` runs it as is, then with every process pinned to CPU 0.
 """
@@ -32,9 +35,11 @@ from _pinning import add_cpu_option, pin
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+#: variant -> (what it is, the task's name)
 VARIANTS = {
-    "process lifespan": "notes.import_notes",
-    "lifespan per task": "bench.import_notes_per_task",
+    "library": ("the library (process lifespan)", "notes.import_notes"),
+    "hand-wired": ("hand-wired (no library)", "bench.import_notes_by_hand"),
+    "per-task": ("the library, a lifespan per task", "bench.import_notes_per_task"),
 }
 
 
@@ -74,11 +79,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tasks", type=int, default=200, help="tasks per round and variant")
     parser.add_argument("--concurrency", type=int, default=2, help="prefork children")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"which variants, comma-separated (default: all of {', '.join(VARIANTS)})",
+    )
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="where the SQLite database goes (default: a temporary folder; /dev/shm "
+        "takes the disk's flushes out of the figures, leaving the code's)",
+    )
     add_cpu_option(parser)  # the worker and redis-server, started later, inherit it
     args = parser.parse_args()
     pin(parser, args.cpu)
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-celery-"))
+    folder = Path(tempfile.mkdtemp(prefix="bench-celery-", dir=args.dir))
     env = {
         **os.environ,
         "NOTES_DATABASE": str(folder / "notes.sqlite3"),
@@ -105,15 +121,17 @@ def main() -> None:
     from celery import Celery
 
     client = Celery("bench", broker=broker, backend=broker)
-    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    names = [name for name in args.variants.split(",") if name]
+    if not names or set(names) - set(VARIANTS):
+        parser.error(f"--variants: choose among {', '.join(VARIANTS)}")
+    rates: dict[str, list[float]] = {name: [] for name in names}
     try:
-        names = list(VARIANTS)
         for name in names:  # warm-up: the children are up, every variant imported
-            run_round(client, queue, VARIANTS[name], args.concurrency * 4)
+            run_round(client, queue, VARIANTS[name][1], args.concurrency * 4)
         for number in range(args.rounds):
-            order = names[number % 2 :] + names[: number % 2]
+            order = names[number % len(names) :] + names[: number % len(names)]
             for name in order:
-                elapsed = run_round(client, queue, VARIANTS[name], args.tasks)
+                elapsed = run_round(client, queue, VARIANTS[name][1], args.tasks)
                 rates[name].append(args.tasks / elapsed)
     finally:
         client.close()
@@ -125,15 +143,26 @@ def main() -> None:
 
     print(
         f"{args.tasks} tasks per round, {args.rounds} rounds, prefork pool with "
-        f"{args.concurrency} children, Python {sys.version.split()[0]}; one note per task"
+        f"{args.concurrency} children, Python {sys.version.split()[0]}; one note per task, "
+        f"database in {folder.parent}"
     )
     print("| variant | tasks/s (median) | range |")
     print("|---|---:|---:|")
     for name, values in rates.items():
         low, high = min(values), max(values)
-        print(f"| {name} | {statistics.median(values):,.0f} | {low:,.0f} to {high:,.0f} |")
-    process, per_task = (statistics.median(rates[name]) for name in VARIANTS)
-    print(f"the process lifespan: {process / per_task:.2f} times the tasks per second")
+        median = statistics.median(values)
+        print(f"| {VARIANTS[name][0]} | {median:,.0f} | {low:,.0f} to {high:,.0f} |")
+    if "library" in rates:
+        for other in [name for name in rates if name != "library"]:
+            ratios = [
+                mine / theirs for mine, theirs in zip(rates["library"], rates[other], strict=True)
+            ]
+            print(
+                f"the library against {VARIANTS[other][0]}: {statistics.median(ratios):.2f} "
+                f"times the tasks per second (median of {len(ratios)} rounds, range "
+                f"{min(ratios):.2f} to {max(ratios):.2f}; by round: "
+                f"{', '.join(f'{ratio:.2f}' for ratio in ratios)})"
+            )
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Annotated, Any
 
+from _fastapi import resolver
 from _measure import (  # bench/, next to this script
     MIN_CALLS,
     REPEATS,
@@ -61,10 +62,8 @@ from _measure import (  # bench/, next to this script
 from _pinning import add_cpu_option, pin
 from fastapi import Depends, FastAPI, Header
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 
-from fda_core import _compat, configure, with_fastapi_depends
-from fda_core._graph.scope import build_scope, receive_no_body
+from fda_core import configure, with_fastapi_depends
 
 try:
     import fda_sync
@@ -210,24 +209,7 @@ def fastapi_resolver(graph: Graph) -> Callable[[], Awaitable[Any]]:
     async def endpoint(value: Annotated[Any, Depends(dependency)]) -> Any:
         return value
 
-    dependant = _compat.build_dependant(endpoint)
-
-    async def call() -> Any:
-        scope = build_scope(app=app, static=None, dynamic=graph.scope, lifespan_state=None)
-        async with AsyncExitStack() as request_stack, AsyncExitStack() as function_stack:
-            _compat.install_exit_stacks(
-                scope, request_stack=request_stack, function_stack=function_stack
-            )
-            solved = await _compat.solve(
-                request=Request(scope, receive_no_body),
-                dependant=dependant,
-                exit_stack=request_stack,
-                dependency_cache={},
-                dependency_overrides_provider=app,
-            )
-            return await endpoint(**solved.values)
-
-    return call
+    return resolver(app, endpoint, scope=graph.scope)
 
 
 def injectable(graph: Graph, calls: list[int]) -> Callable[[], Awaitable[Any]] | None:

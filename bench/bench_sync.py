@@ -36,11 +36,9 @@ runs one table.
 """
 
 import argparse
-import asyncio
 import gc
 import logging
 import sys
-import threading
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -48,7 +46,7 @@ from importlib.metadata import version
 from typing import Annotated, Any
 
 import _sync_apis
-from _measure import REPEATS, CountWarnings, Series, interleave, sync_sampler
+from _measure import REPEATS, BareLoop, CountWarnings, Series, interleave, sync_sampler
 from _pinning import add_cpu_option, pin
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -71,24 +69,6 @@ except ImportError:
 
 app = FastAPI()
 SCOPE = {"headers": {"authorization": "Bearer alice"}}
-
-
-# --- a loop in a daemon thread: the floor's (and fast-depends') way to await ------------
-
-
-class BareLoop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
 
 
 bare = BareLoop()

@@ -18,6 +18,14 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test of real workers or programs runs processes: ``-m "not process"`` leaves it out."""
+    for item in items:
+        if item.get_closest_marker("workers") or item.get_closest_marker("programs"):
+            item.add_marker(pytest.mark.process)
+
+
 @pytest.fixture(autouse=True)
 def _clean_config() -> Iterator[None]:
     reset_config()

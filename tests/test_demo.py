@@ -37,7 +37,7 @@ def test_the_readme_command_runs_the_cli_demo() -> None:
     assert readme_demo_command() == ["examples", "-m", "notes_service", "demo"]
 
 
-@pytest.mark.process
+@pytest.mark.programs
 @pytest.mark.timeout(600)
 def test_the_demo_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     folder, *args = readme_demo_command()

@@ -14,7 +14,6 @@ empty working folder, its blocks in order and in one namespace, like a notebook:
   ``[`notes_service/`](index.md)`` for a folder), brings the files that page shows under
   that path: a page shows its own code and links to the files it builds on, and reads the
   same on the code host as on the built site.
-- a ``--8<-- "docs/snippets/FILE"`` line (pymdownx.snippets) stands for that file's text.
 - ``bash``, ``text`` and ``mermaid`` blocks are not code to run (commands, output,
   diagrams); any other language without a title fails the test, so no example escapes by
   its language.
@@ -26,7 +25,9 @@ would not run. A page that shows a file of the example service (``notes_service/
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,11 +46,9 @@ from docs_runner import (
     pages,
     slug,
 )
+from queue_imports import REASON, imports
 
 RUNNER = Path(__file__).parent / "docs_runner.py"
-#: Pages that still include the app through docs/snippets/ and leave top-level ``await``
-#: unlabelled: the two checks below let them be, and only them.
-LEGACY = {"migration.md"}
 #: Files of the repository shown on a page in a block without a title (run as code).
 SHOWN_UNTITLED = {"integrations/notebooks.md": "examples/notebook.py"}
 
@@ -73,7 +72,7 @@ def test_every_block_is_run_written_or_not_code() -> None:
 def test_pages_show_their_code_instead_of_including_it() -> None:
     """On the code host, an include line shows as itself, not as the file it names."""
     including = {page_id(page) for page in pages() if SNIPPET.search(page.read_text())}
-    assert including <= LEGACY
+    assert not including
 
 
 def test_every_file_link_names_files_the_linked_page_shows() -> None:
@@ -128,7 +127,6 @@ def test_top_level_await_is_labelled() -> None:
     unlabelled = [
         f"{page_id(page)}:{block.line}"
         for page in pages()
-        if page_id(page) not in LEGACY
         for block in blocks(page)
         if block.lang == "python"
         and block.title is None
@@ -151,29 +149,45 @@ def test_diagrams_are_mermaid_kinds_both_renderers_know() -> None:
 
 
 RUNNABLE = [page for page in pages() if any(b.lang == "python" or b.title for b in blocks(page))]
+#: Pages whose code needs a task queue that does not import on every cell -> that queue.
+NEEDS = {"integrations/taskiq.md": "taskiq"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every page, each in its own process forked from one interpreter (docs_runner.py)."""
-    out = tmp_path_factory.mktemp("docs")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    subprocess.run(
-        [sys.executable, str(RUNNER), str(out), *map(str, RUNNABLE)],
-        env=env,
-        check=True,
-        timeout=900,
-    )
+    """Every page, each in its own process forked from one interpreter (docs_runner.py),
+    once per test session: under pytest-xdist, the first worker to get here runs them and
+    the others wait for its results, whichever of these tests each worker was given."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's folder; each worker has its own below it
+    out, status = shared / "docs-pages", shared / "docs-pages.status"
+    with (shared / "docs-pages.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or its process ends
+        if not status.exists():  # the first worker here, or one after a worker that crashed
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+            outcome = "did not finish"
+            try:
+                command = [sys.executable, str(RUNNER), str(out), *map(str, RUNNABLE)]
+                returncode = subprocess.run(command, env=env, timeout=900).returncode
+                outcome = f"exited with status {returncode}"
+            finally:
+                status.write_text(outcome)
+    if status.read_text() != "exited with status 0":
+        pytest.fail(f"docs_runner.py {status.read_text()}")
     return out
 
 
 # The pages run once, in the first test's fixture: its limit covers them all, on a busy machine.
-# One xdist worker takes them all, so that the pages run once, not once per worker.
-@pytest.mark.process
-@pytest.mark.xdist_group("docs-pages")
+@pytest.mark.programs
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("page", RUNNABLE, ids=page_id)
 def test_page(page: Path, results: Path) -> None:
+    needs = NEEDS.get(page_id(page))
+    if needs is not None and not imports(needs):
+        pytest.skip(REASON)
     log = (results / f"{slug(page)}.log").read_text()
     status = (results / f"{slug(page)}.status").read_text()
     assert status == "0", f"{page_id(page)} failed:\n{log}"

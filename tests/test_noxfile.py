@@ -8,6 +8,8 @@ import ast
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pytest
+
 NOXFILE = Path(__file__).resolve().parent.parent / "noxfile.py"
 TREE = ast.parse(NOXFILE.read_text())
 
@@ -49,9 +51,9 @@ def cells() -> list[Any]:
     return built
 
 
-def matrix() -> list[tuple[str, str, bool]]:
-    """(python, fastapi, whole) of each cell of noxfile.py's MATRIX."""
-    return [(cell.python, cell.fastapi, cell.whole) for cell in cells()]
+def matrix() -> list[tuple[str, str, str]]:
+    """(python, fastapi, runs) of each cell of noxfile.py's MATRIX."""
+    return [(cell.python, cell.fastapi, cell.runs) for cell in cells()]
 
 
 def test_each_cell_says_what_it_runs() -> None:
@@ -75,7 +77,7 @@ def test_each_cell_says_what_it_runs() -> None:
         assert f"Python {cell.python}," in text, text
         assert ("newest FastAPI" if cell.fastapi == "locked" else cell.fastapi) in text, text
         assert ("pydantic 1" if "pydantic<2" in cell.extra else "pydantic 2") in text, text
-        assert text.startswith("The whole suite" if cell.whole else "The suite without"), text
+        assert text.startswith("The whole suite" if cell.runs == "whole" else "The suite without")
 
 
 def test_each_cell_is_a_session_whose_docstring_is_its_description() -> None:
@@ -95,10 +97,22 @@ def test_the_support_page_shows_the_matrix_as_it_runs() -> None:
     page = (NOXFILE.parent / "docs" / "support.md").read_text()
     rows = [line.split("|")[1:-1] for line in page.splitlines() if line.startswith("| 3.1")]
     shown = [
-        (python.strip(), fastapi.split()[0].strip(), whole.strip() == "yes")
-        for python, fastapi, _pydantic, whole, _covers in rows
+        (python.strip(), fastapi.split()[0].strip(), runs.strip())
+        for python, fastapi, _pydantic, runs, _covers in rows
     ]
-    cells = [(py, "newest" if fa == "locked" else fa, whole) for py, fa, whole in matrix()]
+    cells = [(py, "newest" if fa == "locked" else fa, runs) for py, fa, runs in matrix()]
     assert shown == cells
-    # every Python of the matrix runs the `process` tests on at least one cell
-    assert {py for py, _, whole in cells if whole} == {py for py, _, _ in cells}
+    # every Python of the matrix runs the `process` tests on at least one cell, and one
+    # cell runs everything
+    assert {py for py, _, runs in cells if runs != "fastapi"} == {py for py, _, _ in cells}
+    assert [runs for _, _, runs in cells].count("whole") == 1
+
+
+def test_a_test_of_workers_or_programs_is_a_process_test(request: pytest.FixtureRequest) -> None:
+    """The cells that leave `process` out leave these out too (tests/conftest.py)."""
+    marked = [
+        item
+        for item in request.session.items
+        if item.get_closest_marker("workers") or item.get_closest_marker("programs")
+    ]
+    assert all(item.get_closest_marker("process") for item in marked)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.abc
 import importlib.metadata
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from compat.v1_names import COMPATIBILITY_MODULES, V1_MODULES
 from packaging.requirements import Requirement
+from queue_imports import imports
 
 try:
     import tomllib
@@ -46,18 +50,37 @@ SPEC_API = {
     ],
     "fastapi_depends_anywhere.sync.runners": ["runnify_with_fastapi_depends"],
 }
-#: Public names beyond SPEC.md, by module: scoped overrides, the process lifespan and its
-#: Celery hook.
+#: Public names beyond SPEC.md, by module: 1.x's two other configuration readers, scoped
+#: overrides, the process lifespan and the hooks of the task queues, a request's context
+#: carried to Celery tasks.
 EXTRA_API = {
-    "fastapi_depends_anywhere": ["override"],
+    "fastapi_depends_anywhere": [
+        "RequestContextMiddleware",
+        "ambient_scope",
+        "get_context_factory",
+        "is_configured",
+        "override",
+    ],
     "fastapi_depends_anywhere.sync": [
         "BridgeError",
+        "ambient_scope",
         "override",
+        "scope_from_django",
         "shutdown_worker_process",
         "start_process_lifespan",
         "stop_process_lifespan",
     ],
-    "fastapi_depends_anywhere.sync.celery": ["lifespan_per_worker_process"],
+    "fastapi_depends_anywhere.sync.celery": [
+        "RequestContextError",
+        "RequestContextRefusedError",
+        "RequestContextTask",
+        "RequestContextTooLargeError",
+        "carry_request_context",
+        "lifespan_per_worker_process",
+    ],
+    "fastapi_depends_anywhere.sync.dramatiq": ["lifespan_per_worker_process"],
+    "fastapi_depends_anywhere.sync.rq": ["LifespanPerJobWorker", "LifespanWorker"],
+    "fastapi_depends_anywhere.taskiq": ["lifespan_per_worker_process"],
 }
 #: Where the meta-package's names come from: it re-exports, it does not copy.
 IMPLEMENTED_IN = {
@@ -65,14 +88,51 @@ IMPLEMENTED_IN = {
     "fastapi_depends_anywhere.sync": "fda_sync",
     "fastapi_depends_anywhere.sync.runners": "fda_sync.runners",
     "fastapi_depends_anywhere.sync.celery": "fda_sync.celery",
+    "fastapi_depends_anywhere.sync.dramatiq": "fda_sync.dramatiq",
+    "fastapi_depends_anywhere.sync.rq": "fda_sync.rq",
+    "fastapi_depends_anywhere.taskiq": "fda_core.taskiq",
 }
+#: 1.x's module paths, kept as modules re-exporting the 2.x objects (tests/compat).
+IMPLEMENTED_IN.update(
+    {
+        module: "fda_core" if ".sync" not in module else "fda_sync"
+        for module in COMPATIBILITY_MODULES
+    }
+)
+#: Each queue's hook: (its extra, the distribution that has it, its modules).
+HOOKS = {
+    "celery": ("fda-sync", ["fda_sync.celery", "fastapi_depends_anywhere.sync.celery"]),
+    "dramatiq": ("fda-sync", ["fda_sync.dramatiq", "fastapi_depends_anywhere.sync.dramatiq"]),
+    "rq": ("fda-sync", ["fda_sync.rq", "fastapi_depends_anywhere.sync.rq"]),
+    "taskiq": ("fda-core", ["fda_core.taskiq", "fastapi_depends_anywhere.taskiq"]),
+}
+
+
+def _queue_imports(module: str) -> bool:
+    """Whether the queue of a hook module imports here (``queue_imports.py``)."""
+    queue = next((extra for extra, (_, modules) in HOOKS.items() if module in modules), None)
+    return queue is None or imports(queue)
+
+
+def _where_it_imports(*values: str) -> Any:
+    """A parameter set, skipped where its hook's queue does not import (module first)."""
+    return pytest.param(
+        *values,
+        marks=pytest.mark.skipif(
+            not _queue_imports(values[0]), reason=f"{values[0]}'s queue does not import here"
+        ),
+    )
+
+
 PUBLIC_MODULES = [
     *SPEC_API,
-    "fastapi_depends_anywhere.sync.celery",
+    *COMPATIBILITY_MODULES,
     "fda_core",
+    "fda_core.pytest_plugin",
     "fda_sync",
     "fda_sync.runners",
-    "fda_sync.celery",
+    "fda_sync.pytest_plugin",
+    *(module for _, modules in HOOKS.values() for module in modules),
 ]
 DISTRIBUTIONS = {
     "fda-core": "fda_core",
@@ -81,12 +141,18 @@ DISTRIBUTIONS = {
 }
 
 
-def _spec_names() -> list[tuple[str, str]]:
+def _spec_names() -> list[Any]:
+    v1 = {module: V1_MODULES[module][0] for module in COMPATIBILITY_MODULES}
     return [
-        (module, name)
-        for api in (SPEC_API, EXTRA_API)
-        for module, names in api.items()
-        for name in names
+        _where_it_imports(module, name)
+        for module, name in sorted(
+            {
+                (module, name)
+                for api in (SPEC_API, EXTRA_API, v1)
+                for module, names in api.items()
+                for name in names
+            }
+        )
     ]
 
 
@@ -111,7 +177,7 @@ def _public_names(module: ModuleType) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("module", PUBLIC_MODULES)
+@pytest.mark.parametrize("module", [_where_it_imports(module) for module in PUBLIC_MODULES])
 def test_all_is_complete_sorted_and_without_duplicates(module: str) -> None:
     imported = importlib.import_module(module)
     exported = list(imported.__all__)
@@ -122,7 +188,7 @@ def test_all_is_complete_sorted_and_without_duplicates(module: str) -> None:
         assert hasattr(imported, name), name
 
 
-@pytest.mark.parametrize("module", PUBLIC_MODULES)
+@pytest.mark.parametrize("module", [_where_it_imports(module) for module in PUBLIC_MODULES])
 def test_public_modules_use_no_star_imports(module: str) -> None:
     source = importlib.import_module(module).__file__
     assert source is not None
@@ -153,17 +219,18 @@ def test_the_documented_async_and_sync_names_are_complete() -> None:
     }
 
 
-def test_override_is_one_object_wherever_it_is_imported_from() -> None:
-    """Scoped overrides live in fda-core; the sync API and the meta-package re-export them
-    (one context variable, whichever API the caller uses)."""
+@pytest.mark.parametrize("name", ["override", "ambient_scope"])
+def test_override_is_one_object_wherever_it_is_imported_from(name: str) -> None:
+    """Scoped overrides and the ambient scope live in fda-core; the sync API and the
+    meta-package re-export them (one context variable, whichever API the caller uses)."""
     import fastapi_depends_anywhere
     import fastapi_depends_anywhere.sync
     import fda_core
     import fda_sync
 
-    assert fda_sync.override is fda_core.override
-    assert fastapi_depends_anywhere.override is fda_core.override
-    assert fastapi_depends_anywhere.sync.override is fda_core.override
+    assert getattr(fda_sync, name) is getattr(fda_core, name)
+    assert getattr(fastapi_depends_anywhere, name) is getattr(fda_core, name)
+    assert getattr(fastapi_depends_anywhere.sync, name) is getattr(fda_core, name)
 
 
 @pytest.mark.parametrize("distribution", list(DISTRIBUTIONS))
@@ -250,7 +317,12 @@ def test_the_three_pyprojects_share_one_version_and_pin_each_other_exactly() -> 
         "fastapi-depends-anywhere": [
             f"fda-core=={version}",
             f"fda-sync=={version}",
-            f"fda-core[asyncer]=={version}",
+            f"fda-core[asyncer]=={version}",  # asyncer
+            f"fda-sync[celery]=={version}",  # celery
+            f"fda-sync[dramatiq]=={version}",  # dramatiq
+            f"fda-sync[rq]=={version}",  # rq
+            f"fda-core[taskiq]=={version}",  # taskiq
+            f"fda-core[asyncer]=={version}",  # all
             f"fda-sync[celery]=={version}",
         ],
     }
@@ -267,26 +339,76 @@ def test_the_installed_distributions_agree_with_each_other() -> None:
                 assert str(requirement.specifier) == f"=={version}", (name, line)
 
 
-def test_the_meta_package_has_the_asyncer_extra() -> None:
+def test_the_meta_package_keeps_1_x_extras() -> None:
+    """A 1.x requirement installs unchanged: 1.x's asyncer, all and build, plus the queues'."""
     metadata = importlib.metadata.metadata("fastapi-depends-anywhere")
-    assert "asyncer" in metadata.get_all("Provides-Extra", [])
+    assert sorted(metadata.get_all("Provides-Extra", [])) == [
+        "all",
+        "asyncer",
+        "build",
+        "celery",
+        "dramatiq",
+        "rq",
+        "taskiq",
+    ]
+    requires = importlib.metadata.requires("fastapi-depends-anywhere") or []
+    by_extra: dict[str, set[str]] = {}
+    for line in requires:
+        requirement = Requirement(line)
+        for extra in ("all", "asyncer", "build", "celery"):
+            if requirement.marker is not None and requirement.marker.evaluate({"extra": extra}):
+                by_extra.setdefault(extra, set()).add(f"{requirement.name}{requirement.extras}")
+    assert by_extra["all"] == by_extra["asyncer"] | by_extra["celery"]
+    assert "build" not in by_extra  # 1.x's build extra brought uv; nothing uses it
 
 
-@pytest.mark.parametrize("distribution", ["fda-sync", "fastapi-depends-anywhere"])
-def test_the_celery_hook_has_its_extra(distribution: str) -> None:
-    assert "celery" in importlib.metadata.metadata(distribution).get_all("Provides-Extra", [])
+@pytest.mark.parametrize("extra", list(HOOKS))
+def test_each_queue_hook_has_its_extra_here_and_in_the_meta_package(extra: str) -> None:
+    distribution, _ = HOOKS[extra]
+    for name in (distribution, "fastapi-depends-anywhere"):
+        assert extra in importlib.metadata.metadata(name).get_all("Provides-Extra", [])
 
 
-@pytest.mark.parametrize("module", ["fda_sync.celery", "fastapi_depends_anywhere.sync.celery"])
-def test_the_celery_hook_without_celery_names_the_extra(
-    module: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("extra", "module"),
+    [(extra, module) for extra, (_, modules) in HOOKS.items() for module in modules],
+)
+def test_a_queue_hook_without_its_queue_names_the_extra(
+    extra: str, module: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in (
-        "fda_sync._integrations.celery",
-        "fda_sync.celery",
-        "fastapi_depends_anywhere.sync.celery",
-    ):
+    distribution, modules = HOOKS[extra]
+    private = f"{modules[0].rsplit('.', 1)[0]}._integrations.{extra}"
+    for name in (private, *modules):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.setitem(sys.modules, "celery", None)  # as if not installed
-    with pytest.raises(ImportError, match=r'pip install "fda-sync\[celery\]"'):
+    for name in [name for name in sys.modules if name.split(".")[0] == extra] or [extra]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    command = f'pip install "{distribution}[{extra}]"'
+    with pytest.raises(ImportError, match=re.escape(command)):
         importlib.import_module(module)
+
+
+class _Broken(importlib.abc.MetaPathFinder):
+    """Finds ``name`` and fails to import it, as a queue whose own dependency is too old."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, fullname: str, *_: object) -> None:
+        if fullname.split(".")[0] == self.name:
+            raise ImportError("cannot import name 'Discriminator' from 'pydantic'", name="pydantic")
+
+
+@pytest.mark.parametrize("extra", list(HOOKS))
+def test_a_queue_that_fails_to_import_raises_its_own_error(
+    extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, modules = HOOKS[extra]
+    private = f"{modules[0].rsplit('.', 1)[0]}._integrations.{extra}"
+    for name in [name for name in sys.modules if name.split(".")[0] == extra]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in (private, *modules):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_Broken(extra), *sys.meta_path])
+    with pytest.raises(ImportError, match="cannot import name 'Discriminator'") as raised:
+        importlib.import_module(modules[0])
+    assert "pip install" not in str(raised.value)

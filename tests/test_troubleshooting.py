@@ -114,6 +114,32 @@ class Source:
             return None if left is None or right is None else left + right
         if isinstance(node, ast.Name):
             return self.constant(module, node.id)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            # ``_loops.MESSAGE``: a constant of a module imported under a name
+            imported = self.imported_module(module, node.value.id)
+            return None if imported is None else self.constant(imported, node.attr)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+        ):
+            # ``MESSAGE.format(test=...)``: its fields are formatted values
+            template = self.text(module, node.func.value)
+            return None if template is None else re.sub(r"\{[^{}]*\}", ANY, template)
+        return None
+
+    def imported_module(self, module: str, name: str) -> str | None:
+        """The module that ``module`` imports as ``name`` (``from pkg import mod as name``)."""
+        tree = self.trees.get(module)
+        if tree is None:
+            return None
+        package = module if module in self.packages else module.rpartition(".")[0]
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    if (alias.asname or alias.name) == name:
+                        dotted = f"{_absolute(package, node.module, node.level)}.{alias.name}"
+                        return dotted if dotted in self.trees else None
         return None
 
     def messages(self) -> list[Message]:
@@ -152,7 +178,7 @@ def _message_calls(node: ast.AST, exceptions: set[str]) -> list[ast.Call]:
     if not isinstance(node, ast.Call):
         return []
     name = ast.unparse(node.func).rsplit(".", 1)[-1]
-    return [node] if name in exceptions or name in {"add_note", "warn"} else []
+    return [node] if name in exceptions or name in {"add_note", "warn", "fail"} else []
 
 
 def opening(text: str, words: int) -> str:

@@ -1,11 +1,10 @@
 """Celery tasks on the sync API: ``celery -A notes_service.tasks worker``.
 
-A task is a plain function. It calls functions decorated with
+A task is a plain function. It calls ``add_notes`` (``batches.py``) decorated with
 ``fastapi_depends_anywhere.sync``: each call resolves the dependencies on the process's
 bridge loop, runs, and commits or rolls back. The app's lifespan (the engine and its
 connection pool) runs once per worker process, started by the first task and shut down
-with the process. The caller's token travels as a task argument and becomes the scope's
-Authorization header, so the current-user dependency works as in a request.
+with the process.
 """
 
 import os
@@ -16,8 +15,11 @@ from celery import Celery
 import notes_service.app  # noqa: F401  # configures the FastAPI app
 from fastapi_depends_anywhere.sync import with_fastapi_depends
 from fastapi_depends_anywhere.sync.celery import lifespan_per_worker_process
-from notes_service.deps import CurrentUserDep, NotesDep
+from notes_service import batches
+from notes_service.batches import RejectedNoteError, bearer
 from notes_service.settings import get_settings
+
+__all__ = ["RejectedNoteError", "add_notes", "bearer", "celery", "import_notes"]
 
 settings = get_settings()
 # `celery -A notes_service.tasks` finds it by its name: no other `app` or `celery` here.
@@ -29,25 +31,7 @@ celery.conf.update(
 )
 lifespan_per_worker_process(celery)  # the app's lifespan: once per worker process
 
-
-class RejectedNoteError(ValueError):
-    """A note of a batch is invalid: the whole batch is rolled back."""
-
-
-def bearer(token: str) -> dict[str, Any]:
-    """The scope of a request that carries ``token``."""
-    return {"headers": {"authorization": f"Bearer {token}"}}
-
-
-@with_fastapi_depends
-async def add_notes(texts: list[str], *, user: CurrentUserDep, notes: NotesDep) -> list[int]:
-    """All the notes in one session: committed together, or rolled back together."""
-    ids = []
-    for number, text in enumerate(texts, 1):
-        if not text.strip():
-            raise RejectedNoteError(f"note {number} of {len(texts)} is empty")
-        ids.append((await notes.add(user, text)).id)
-    return ids
+add_notes = with_fastapi_depends(batches.add_notes)  # a plain blocking call
 
 
 @celery.task(name="notes.import_notes")

@@ -1,11 +1,21 @@
 """Which app a call resolves against, overrides, and analysing the graph only once."""
 
-from typing import Annotated
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from typing import Annotated, Any
 
 import pytest
 from fastapi import Depends, FastAPI, Request
 
-from fda_core import _compat, configure, get_app, reset_config, with_fastapi_depends
+from fda_core import (
+    _compat,
+    configure,
+    get_app,
+    get_context_factory,
+    is_configured,
+    reset_config,
+    with_fastapi_depends,
+)
 
 
 async def app_name(request: Request) -> str:
@@ -44,13 +54,28 @@ async def test_no_app_names_configure_and_app_argument() -> None:
     assert "with_fastapi_depends(app=app)" in str(info.value)
 
 
-def test_get_app_and_reset_config() -> None:
+def test_get_app_is_configured_get_context_factory_and_reset_config() -> None:
+    """The readers answer as 1.x's did: ``None`` / ``False`` when nothing is configured
+    (``if get_app() is None: configure(...)``); a call that needs the app raises."""
+    assert (get_app(), get_context_factory(), is_configured()) == (None, None, False)
+    configure()  # configured, with no app: 1.x told the two apart too
+    assert (get_app(), is_configured()) == (None, True)
     app = FastAPI()
-    configure(app=app)
-    assert get_app() is app
+
+    def factory(ctx: Mapping[str, Any]) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    configure(app=app, context_factory=factory)
+    assert (get_app(), get_context_factory(), is_configured()) == (app, factory, True)
     reset_config()
-    with pytest.raises(RuntimeError, match="configure"):
-        get_app()
+    assert (get_app(), get_context_factory(), is_configured()) == (None, None, False)
+
+
+async def test_a_1_x_style_configure_if_missing_works() -> None:
+    app = FastAPI(title="late")
+    if get_app() is None:
+        configure(app=app)
+    assert await decorated_at_import() == "late"
 
 
 def test_configure_rejects_what_is_not_an_app() -> None:

@@ -2,7 +2,7 @@
 
 import contextvars
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from typing import Annotated, Any
 
 import pytest
@@ -93,8 +93,28 @@ async def test_async_generators_run_in_the_context() -> None:
 async def test_a_factory_returning_no_context_manager_is_a_clear_error() -> None:
     configure(app=FastAPI(), context_factory=lambda ctx: 42)
 
-    @with_fastapi_depends
+    @with_fastapi_depends(context={"request_id": "abc"})
     async def f() -> None: ...
 
     with pytest.raises(TypeError, match="not a context manager"):
         await f()
+
+
+@pytest.mark.parametrize("context", [None, {}])
+async def test_without_a_context_the_factory_is_not_called(context: Any) -> None:
+    """As in 1.x: a factory may read its keys (``ctx["request_id"]``), so a decorator
+    given no context (or an empty one) enters none."""
+    called: list[Any] = []
+
+    def factory(ctx: Any) -> Any:
+        called.append(ctx)
+        return nullcontext()
+
+    configure(app=FastAPI(), context_factory=factory)
+
+    @with_fastapi_depends(context=context)
+    async def f() -> str:
+        return "body"
+
+    assert await f() == "body"
+    assert called == []

@@ -135,14 +135,51 @@ async def test_use_before_start_or_after_close_is_a_clear_error(app: FastAPI) ->
     stack = FastApiDepsStack(app=app)
     with pytest.raises(RuntimeError, match=r"^Call start\(\).*not started"):
         await stack.resolve(dep)
-    with pytest.raises(RuntimeError, match="not started"):
-        await stack.close()
     await stack.start()
     with pytest.raises(RuntimeError, match="called already"):
         await stack.start()
     await stack.close()
     with pytest.raises(RuntimeError, match="closed"):
         await stack.resolve(dep)
+
+
+async def test_close_before_start_is_a_no_op_and_a_closed_stack_starts_again(
+    app: FastAPI, events: Any
+) -> None:
+    """As in 1.x: cleanup code may close a stack that never started (its start() failed),
+    and a closed stack may be started again, with a fresh lifespan and cache."""
+
+    async def connection() -> AsyncIterator[object]:
+        yield object()
+
+    stack = FastApiDepsStack(app=app)
+    await stack.close()
+    assert events == []
+    await stack.start()
+    first = await stack.resolve(connection)
+    await stack.close()
+    await stack.start()
+    assert await stack.resolve(connection) is not first
+    await stack.close()
+    assert events == ["startup", "shutdown", "startup", "shutdown"]
+
+
+async def test_close_after_a_failed_start_is_a_no_op() -> None:
+    @asynccontextmanager
+    async def failing(app: FastAPI) -> AsyncIterator[None]:
+        raise LookupError("no database")
+        yield
+
+    stack = FastApiDepsStack(app=FastAPI(lifespan=failing))
+
+    async def start_and_clean_up() -> None:
+        try:
+            await stack.start()
+        finally:
+            await stack.close()
+
+    with pytest.raises(LookupError, match="no database"):  # not an error of close()
+        await start_and_clean_up()
 
 
 async def test_resolve_rejects_what_it_cannot_resolve(app: FastAPI) -> None:
@@ -260,6 +297,7 @@ async def test_same_instances(db, stack):
 """
 
 
+@pytest.mark.programs
 def test_the_session_fixture_recipe(pytester: pytest.Pytester) -> None:
     """The SPEC's recipe, run by pytest with the settings it needs (one session loop)."""
     pytester.makeini(

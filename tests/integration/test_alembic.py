@@ -68,7 +68,7 @@ def test_offline_mode_writes_the_sql(settings: Settings) -> None:
     assert not settings.database.exists()  # offline: nothing touched the database
 
 
-@pytest.mark.process
+@pytest.mark.programs
 def test_alembic_upgrade_head_in_a_process_of_its_own(tmp_path: Path) -> None:
     database = tmp_path / "migrated.sqlite3"
     env = {**os.environ, "NOTES_DATABASE": str(database)}

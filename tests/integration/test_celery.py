@@ -20,7 +20,7 @@ import pytest
 from celery import Celery
 from sync.test_celery import _stop, redis_url, start_worker
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.workers]
 
 __all__ = ["redis_url"]  # a fixture
 

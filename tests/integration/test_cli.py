@@ -116,7 +116,7 @@ def test_the_commands_options_are_the_functions_own() -> None:
         assert f"--{injected}" not in result.output
 
 
-@pytest.mark.process
+@pytest.mark.programs
 def test_a_real_process(database: Path) -> None:
     """``python -m notes_service`` in a process of its own, on ``NOTES_DATABASE``."""
     env = {**os.environ, "NOTES_DATABASE": str(database), "PYTHONPATH": str(EXAMPLES)}
@@ -155,7 +155,7 @@ def test_other_database_errors_are_not_taken_for_a_missing_schema(database: Path
     assert "no such column" in str(result.exception)
 
 
-@pytest.mark.process
+@pytest.mark.programs
 def test_a_real_process_on_a_database_without_tables(tmp_path: Path) -> None:
     database = tmp_path / "notes.sqlite3"
     env = {**os.environ, "NOTES_DATABASE": str(database), "PYTHONPATH": str(EXAMPLES)}
@@ -200,7 +200,7 @@ def test_the_page_sets_up_the_environment_the_demo_is_tested_with() -> None:
     assert len(commands) >= 5
 
 
-@pytest.mark.process
+@pytest.mark.programs
 @pytest.mark.timeout(900)
 def test_the_pages_commands_as_written(tmp_path: Path) -> None:
     """Each command in a process of its own, from a folder where ``notes_service`` imports

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.workers]
 
 HERE = Path(__file__).parent
 TASKS = 12
@@ -32,10 +32,18 @@ def _free_port() -> int:
 
 
 def _stop(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> None:
-    """Send ``signum`` and wait for the exit; kill a worker that has not gone in minutes
-    (a warm shutdown on a busy machine can take a while)."""
+    """Send ``signum`` and wait for the exit (``_wait_for_exit``)."""
     if process.poll() is None:
         process.send_signal(signum)
+    _wait_for_exit(process)
+
+
+def _wait_for_exit(process: subprocess.Popen[bytes]) -> None:
+    """Wait for a signalled worker to exit; kill one that has not gone in minutes (a warm
+    shutdown on a busy machine can take a while).
+
+    Never signal it again: as Python exits it gives each handled signal back its default
+    action, so a second SIGTERM that comes while the worker is finishing kills it (-15)."""
     try:
         process.wait(240)
     except subprocess.TimeoutExpired:

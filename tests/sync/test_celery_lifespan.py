@@ -27,7 +27,7 @@ from fastapi import FastAPI
 
 from .conftest import Recorder
 from .fda_shutdown_app import HELD_THEN_STOPPED, events
-from .test_celery import _stop, redis_server, start_worker
+from .test_celery import _stop, _wait_for_exit, redis_server, start_worker
 
 pytestmark = [pytest.mark.chosen_path, pytest.mark.process, pytest.mark.workers]
 
@@ -63,7 +63,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         for process, _, _, _ in workers.values():
             process.send_signal(signal.SIGTERM)  # warm shutdowns, all at once
         for process, _, _, _ in workers.values():
-            _stop(process)  # waits for the exit (bounded)
+            _wait_for_exit(process)
     for process, _, _, log in workers.values():
         worker_log = log.read_text(errors="replace")
         assert process.returncode == 0, worker_log[-4000:]

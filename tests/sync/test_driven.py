@@ -622,7 +622,7 @@ def test_a_refused_call_enters_no_context(app: FastAPI, path: str) -> None:
 
     configure(app=app, context_factory=context)
 
-    @with_fastapi_depends
+    @with_fastapi_depends(context={"request_id": "abc"})
     def job() -> str:
         return "body"
 

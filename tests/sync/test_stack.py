@@ -4,6 +4,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import pytest
@@ -48,6 +49,43 @@ def test_start_resolve_close_with_lifespan_and_shared_cache(
         stack.resolve(Connection)
     stack.close()  # closing twice is a no-op
     assert recorder.events[-1] == "shutdown"
+
+
+def test_close_before_start_is_a_no_op_and_a_closed_stack_starts_again(
+    app: FastAPI, recorder: Recorder
+) -> None:
+    """As in 1.x: cleanup code may close a stack that never started, a failed start()
+    leaves nothing to close, and a closed stack starts again with a fresh cache."""
+
+    def connection() -> object:
+        return object()
+
+    stack = FastApiDepsStack(app=app)
+    stack.close()
+    assert recorder.events == []
+    stack.start()
+    first = stack.resolve(connection)
+    stack.close()
+    stack.start()
+    assert stack.resolve(connection) is not first
+    stack.close()
+    assert recorder.events == ["startup", "shutdown", "startup", "shutdown"]
+
+    @asynccontextmanager
+    async def failing(app: FastAPI) -> AsyncIterator[None]:
+        raise LookupError("no database")
+        yield
+
+    broken = FastApiDepsStack(app=FastAPI(lifespan=failing))
+
+    def start_and_clean_up() -> None:
+        try:
+            broken.start()
+        finally:
+            broken.close()
+
+    with pytest.raises(LookupError, match="no database"):  # not an error of close()
+        start_and_clean_up()
 
 
 def test_close_with_an_exception_throws_it_into_dependencies(

@@ -235,7 +235,7 @@ async def stacks() -> None:
 # --- Configuration, overrides, scope, context ------------------------------------------
 
 configure(app=app, context_factory=lambda ctx: dict(ctx))
-assert_type(get_app(), FastAPI)
+assert_type(get_app(), FastAPI | None)
 reset_config()
 my_app = FastAPI()
 

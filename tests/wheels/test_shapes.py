@@ -6,7 +6,15 @@
 - sync (``pip install fda-sync``): the sync API with fda-core pulled in; no meta, no asyncer.
 - meta (``pip install fastapi-depends-anywhere``): everything in SPEC.md but runnify, which
   raises an ImportError naming the command that installs it.
-- meta-asyncer (``pip install "fastapi-depends-anywhere[asyncer]"``): everything.
+- meta-asyncer (``pip install "fastapi-depends-anywhere[asyncer]"``): everything. The
+  README's install commands give this shape too.
+- meta-all (``pip install "fastapi-depends-anywhere[all,build]"``, 1.x's extras): everything,
+  Celery for the worker hook included.
+
+In the meta shapes with asyncer, ``tests/compat`` (a 1.x code base) runs too.
+
+In every shape, pytest finds fda-core's plugin (the async fixtures); with fda-sync, fda-sync's
+too (the sync ones), and no others.
 """
 
 from __future__ import annotations
@@ -37,17 +45,21 @@ MODULES = {
     "fda-sync": "fda_sync",
     "fastapi-depends-anywhere": "fastapi_depends_anywhere",
     "asyncer": "asyncer",
+    "celery": "celery",
 }
+META = {"fda-core", "fda-sync", "fastapi-depends-anywhere"}
 PRESENT = {
     "core": {"fda-core"},
     "sync": {"fda-core", "fda-sync"},
-    "meta": {"fda-core", "fda-sync", "fastapi-depends-anywhere"},
-    "meta-asyncer": {"fda-core", "fda-sync", "fastapi-depends-anywhere", "asyncer"},
+    "meta": META,
+    "meta-asyncer": {*META, "asyncer"},
+    "meta-all": {*META, "asyncer", "celery"},
 }[SHAPE]
-OURS = [name for name in MODULES if name != "asyncer"]
+OURS = [name for name in MODULES if name not in ("asyncer", "celery")]
 HAS_META = "fastapi-depends-anywhere" in PRESENT
 HAS_SYNC = "fda-sync" in PRESENT
 HAS_ASYNCER = "asyncer" in PRESENT
+HAS_CELERY = "celery" in PRESENT
 
 #: SPEC.md's API reference, by the module it says to import from.
 SPEC_API = {
@@ -107,8 +119,9 @@ def test_pins_between_the_distributions_are_exact_and_in_lockstep(distribution: 
         for line in importlib.metadata.requires(distribution) or []
         if Requirement(line).name in OURS
     ]
-    expected = {"fda-core": 0, "fda-sync": 1, "fastapi-depends-anywhere": 4}[distribution]
-    # the meta: fda-core, fda-sync, fda-core[asyncer], fda-sync[celery]
+    expected = {"fda-core": 0, "fda-sync": 1, "fastapi-depends-anywhere": 9}[distribution]
+    # the meta: fda-core, fda-sync, [asyncer], [celery], [dramatiq], [rq], [taskiq], and
+    # [all] (asyncer and celery)
     assert len(siblings) == expected
     for requirement in siblings:
         assert str(requirement.specifier) == f"=={VERSION}", requirement
@@ -239,8 +252,8 @@ async def test_the_async_api_works(module: str, app: App) -> None:
         api.check_routes_and_dependencies_are_async(app.app)
 
     api.reset_config()
-    with pytest.raises(RuntimeError, match="configure"):
-        api.get_app()
+    assert api.get_app() is None
+    assert not api.is_configured()
 
 
 @pytest.mark.parametrize("module", ASYNC_MODULES)
@@ -267,11 +280,24 @@ SYNC_MODULES = (["fda_sync"] if HAS_SYNC else []) + (
 )
 
 
-@pytest.mark.skipif(not HAS_SYNC, reason="this shape has no sync API (checked above)")
-@pytest.mark.parametrize("module", [f"{module}.celery" for module in SYNC_MODULES])
-def test_the_celery_hook_needs_the_celery_extra(module: str) -> None:
-    assert importlib.util.find_spec("celery") is None  # no shape installs Celery
-    with pytest.raises(ImportError, match=r'pip install "fda-sync\[celery\]"'):
+#: Each queue's hook, where this shape has it: (module, its queue, the command it names).
+HOOKS = [
+    *(
+        (f"{module}.{queue}", queue, f'pip install "fda-sync[{queue}]"')
+        for module in SYNC_MODULES
+        for queue in ("celery", "dramatiq", "rq")
+    ),
+    *((f"{module}.taskiq", "taskiq", 'pip install "fda-core[taskiq]"') for module in ASYNC_MODULES),
+]
+
+
+@pytest.mark.parametrize(("module", "queue", "command"), HOOKS)
+def test_each_queue_hook_needs_its_extra(module: str, queue: str, command: str) -> None:
+    if queue == "celery" and HAS_CELERY:  # the meta-package's `all` extra brings it
+        assert callable(importlib.import_module(module).lifespan_per_worker_process)
+        return
+    assert importlib.util.find_spec(queue) is None  # no shape installs another queue
+    with pytest.raises(ImportError, match=re.escape(command)):
         importlib.import_module(module)
 
 
@@ -350,6 +376,7 @@ README_IMPORT = {
     "sync": "fda_core",
     "meta": "fastapi_depends_anywhere",
     "meta-asyncer": "fastapi_depends_anywhere",
+    "meta-all": "fastapi_depends_anywhere",
 }
 
 
@@ -366,3 +393,119 @@ def test_the_readmes_first_example_runs_with_this_shapes_import_name(tmp_path: P
     )
     assert (run.returncode, run.stderr) == (0, "")
     assert run.stdout == first["output"]
+
+
+# --- The pytest plugins: each shape's fixtures, and no others ----------------------------
+
+#: The pytest11 entry points each shape registers: fda-core's plugin in every shape,
+#: fda-sync's where fda-sync is installed; the meta-package brings both as dependencies.
+PLUGINS = {"fda_core": "fda_core.pytest_plugin"} | (
+    {"fda_sync": "fda_sync.pytest_plugin"} if HAS_SYNC else {}
+)
+SYNC_FIXTURES = ["fda_sync_stack", "fda_process_lifespan"]
+
+PLUGIN_APP = """
+import os
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+
+
+def log(event):
+    with open(os.environ["FDA_EVENTS"], "a") as events:
+        events.write(event + "\\n")
+
+
+@asynccontextmanager
+async def lifespan(app):
+    log("startup")
+    yield {"greeting": "hello"}
+    log("shutdown")
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_db():
+    log("db open")
+    yield "real db"
+    log("db close")
+
+
+async def get_greeting(request: Request) -> str:
+    return request.state.greeting
+
+
+DbDep = Annotated[str, Depends(get_db)]
+GreetingDep = Annotated[str, Depends(get_greeting)]
+"""
+
+PLUGIN_TESTS = """
+import pytest
+
+from fda_core import with_fastapi_depends
+from myapp import DbDep, GreetingDep, app, get_db
+
+
+@with_fastapi_depends(app=app)
+async def which_db(*, db: DbDep) -> str:
+    return db
+
+
+async def test_the_async_fixtures(fda_stack, fda_override):
+    assert await fda_stack.resolve(GreetingDep) == "hello"
+    fda_override[get_db] = lambda: "fake db"
+    assert await which_db() == "fake db"
+
+
+def test_the_sync_stack(fda_sync_stack):
+    assert fda_sync_stack.resolve(DbDep) == "real db"
+
+
+def test_the_process_lifespan(fda_process_lifespan, fda_app):
+    assert fda_process_lifespan is fda_app
+"""
+
+
+def test_the_shapes_pytest_plugins_are_registered() -> None:
+    ours = {
+        entry.name: entry.value
+        for entry in importlib.metadata.entry_points(group="pytest11")
+        if entry.value.split(".")[0] in set(MODULES.values())
+    }
+    assert ours == PLUGINS
+    for value in PLUGINS.values():
+        assert importlib.import_module(value).__file__ is not None
+
+
+def test_the_shapes_fixtures_in_a_pytest_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fda-core alone has the async fixtures and no sync ones (and no ImportError for want
+    of fda-sync); a shape with fda-sync has both."""
+    events = pytester.path / "events.log"
+    monkeypatch.setenv("FDA_EVENTS", str(events))
+    pytester.makeini(
+        "[pytest]\n"
+        "asyncio_mode = auto\n"
+        "asyncio_default_fixture_loop_scope = session\n"
+        "asyncio_default_test_loop_scope = session\n"
+        "fda_app = myapp:app\n"
+    )
+    pytester.makepyfile(myapp=PLUGIN_APP, test_fixtures=PLUGIN_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=240)
+    text = "\n".join(result.outlines + result.errlines)
+    assert "ImportError" not in text
+    assert "ModuleNotFoundError" not in text
+    if HAS_SYNC:
+        result.assert_outcomes(passed=3)
+        # The async stack's lifespan on the tests' loop, and the one on the sync API's loop
+        # that the sync stack (its db) and the process lifespan share.
+        lines = events.read_text().splitlines()
+        assert sorted(lines) == sorted(["startup", "shutdown"] * 2 + ["db open", "db close"])
+        return
+    result.assert_outcomes(passed=1, errors=2)
+    for fixture in SYNC_FIXTURES:
+        assert f"fixture '{fixture}' not found" in text
+    assert events.read_text().splitlines() == ["startup", "shutdown"]

@@ -14,8 +14,10 @@ __all__ = [
     "BridgeError",
     "Carried",
     "closed_error",
+    "eventlet_error",
     "forked_error",
     "parent_process_error",
+    "patched_after_start_error",
     "running_loop_error",
     "stop_iteration_error",
 ]
@@ -82,6 +84,28 @@ def running_loop_error(running: asyncio.AbstractEventLoop, own: bool) -> BridgeE
         "fastapi_depends_anywhere.with_fastapi_depends, `async with FastApiDepsStack()`), "
         "or run the sync function in a worker thread: "
         "`await asyncio.to_thread(func, *args)`."
+    )
+
+
+def eventlet_error() -> BridgeError:
+    """For a call that needs the bridge loop, under eventlet's monkey-patching."""
+    return BridgeError(
+        "fastapi_depends_anywhere.sync does not run calls that need its event loop (an "
+        "async dependency or body) under eventlet's monkey-patching: eventlet is deprecated "
+        "upstream. Use gevent instead (Celery `-P gevent`, gunicorn `-k gevent`), or real "
+        "threads (Celery `-P threads`, gunicorn `-k gthread`). A with_fastapi_depends "
+        "function whose dependencies and body are all `def` never needs the loop: it runs "
+        "under eventlet too."
+    )
+
+
+def patched_after_start_error() -> BridgeError:
+    """For a greenlet's call to a bridge loop started before gevent patched ``threading``."""
+    return BridgeError(
+        "The fda-sync bridge loop was started before gevent.monkey.patch_all(): it cannot "
+        "serve greenlets. Patch first, at the very start of the program, before anything "
+        "makes a sync call (gevent requires it anyway); Celery `-P gevent` and gunicorn "
+        "`-k gevent` do so."
     )
 
 

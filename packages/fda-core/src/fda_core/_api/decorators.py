@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from fda_core._api.decorating import bare_or_with_options, is_async_callable, reject_generators
 from fda_core._config import resolve_app
+from fda_core._graph.ambient import standing_for
 from fda_core._graph.injector import Injector
 from fda_core._graph.scope import check_scope
 from fda_core._runtime.lifespan import running_lifespan
@@ -54,6 +55,8 @@ def _depends(
     async def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         if _scope is not None:
             check_scope(_scope, "_scope")
+            with standing_for(_scope):  # tasks the body sends carry it
+                return await injector.call(body, args, kwargs, _scope)
         return await injector.call(body, args, kwargs, _scope)
 
     injector.wraps(wrapper)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.requests import Request
 
-from fda_core._config import get_configured_app
+from fda_core._config import get_app
 from fda_core._graph.analysis import Analysis, analyse
 from fda_core._graph.parameters import decorating_names
 from fda_core._graph.resolution import planned_resolution, request_factory, resolution
@@ -48,7 +48,7 @@ class Planned:
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         check_scope(scope, "scope")
-        app = get_configured_app()
+        app = get_app()
         if app is None and isinstance(dependency_overrides_provider, FastAPI):
             app = dependency_overrides_provider
         provider = dependency_overrides_provider

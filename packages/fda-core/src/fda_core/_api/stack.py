@@ -31,7 +31,7 @@ from fda_core._override import Scoped, overrides_provider, scoped_overrides
 from fda_core._runtime.holder import ClosedError, TaskHeld
 from fda_core._runtime.lifespan import running_lifespan
 
-__all__ = ["FastApiDepsStack", "StackSession", "resolve_held"]
+__all__ = ["ALREADY", "FastApiDepsStack", "StackSession", "resolve_held", "running"]
 
 T = TypeVar("T")
 Self = TypeVar("Self", bound="FastApiDepsStack")
@@ -158,7 +158,19 @@ _NOT_STARTED = (
     "Call start() first (`await stack.start()`): this FastApiDepsStack is not started. "
     "Or use `async with FastApiDepsStack(app=app) as stack:`."
 )
-CLOSED = "FastApiDepsStack is closed (or closing): create a new one to resolve more dependencies."
+CLOSED = (
+    "FastApiDepsStack is closed (or closing): start() it again, or create a new one, to "
+    "resolve more dependencies."
+)
+ALREADY = "FastApiDepsStack.start() was called already: close() it before starting it again."
+
+
+def running(held: TaskHeld[Any] | None) -> bool:
+    """Whether a stack's holder is entered or entering, and not yet done: ``start()`` again
+    is refused then. After ``close()``, or a ``start()`` that failed, a stack starts afresh
+    (as 1.x's did)."""
+    task = None if held is None else held.task
+    return task is not None and not task.done()
 
 
 async def resolve_held(held: TaskHeld[StackSession], session: StackSession, target: Any) -> Any:
@@ -191,8 +203,8 @@ class FastApiDepsStack:
 
     async def start(self: Self) -> Self:
         """Run the lifespan's startup. The app is looked up now if none was given."""
-        if self._held is not None:
-            raise RuntimeError("FastApiDepsStack.start() was called already.")
+        if running(self._held):
+            raise RuntimeError(ALREADY)
         self._held = TaskHeld(StackSession(resolve_app(self._app)))
         self._session = await self._held.enter()
         return self
@@ -224,11 +236,11 @@ class FastApiDepsStack:
         """Tear down every resolved dependency (in reverse order), then run shutdown.
 
         ``exc``, if given, is thrown into the yield dependencies (their rollback branches
-        run). Closing twice is a no-op.
+        run). Closing twice, or a stack never started, is a no-op (cleanup code may close
+        a stack whose ``start()`` failed).
         """
-        if self._held is None:
-            raise RuntimeError(_NOT_STARTED)
-        await self._held.exit(exc)
+        if self._held is not None:
+            await self._held.exit(exc)
 
     async def __aenter__(self: Self) -> Self:
         return await self.start()

@@ -105,6 +105,18 @@ class Analysis:
             arranged[name] = value
         return args[: self._prefix], arranged
 
+    def arranged(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any], frozenset[str]]:
+        """``arrange``, then ``provided``: a call's first step, in one call."""
+        if not self._positional_injected:
+            if not kwargs:
+                return args, kwargs, _NOTHING
+            names = [name for name in kwargs if name in self.injected]
+            return args, kwargs, frozenset(names) if names else _NOTHING
+        args, kwargs = self.arrange(args, kwargs)
+        return args, kwargs, self.provided(args, kwargs)
+
     def provided(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> frozenset[str]:
         """The injected parameters the caller passed itself (those win: tests pass fakes)."""
         if not kwargs and not self._positional_injected:

@@ -47,12 +47,11 @@ class Injector(Decorated):
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any], FastAPI, Plan | None]:
         """``arrange`` and ``planned`` in one step: the sync API's per-call entry."""
-        analysis = self.analysis
-        args, kwargs = analysis.arrange(args, kwargs)
+        analysis = self._analysis or self.analysis
+        args, kwargs, provided = analysis.arranged(args, kwargs)
         app = resolve_app(self.app)
         if analysis.unresolved:
             analysis.check_unresolved(args, kwargs)
-        provided = analysis.provided(args, kwargs)
         block = current_block()
         scoped = None if block is None else block.view(app)
         plan = analysis.plan(provided, app.dependency_overrides, scoped)
@@ -116,16 +115,16 @@ class Injector(Decorated):
         call_scope: Mapping[str, Any] | None,
     ) -> Any:
         """Resolve, run ``body`` with the values, tear down: the per-call hot path."""
-        analysis = self.analysis
-        args, kwargs = analysis.arrange(args, kwargs)
+        analysis = self._analysis or self.analysis
+        args, kwargs, provided = analysis.arranged(args, kwargs)
         app = resolve_app(self.app)
-        if not analysis.unresolved and get_context_factory() is None:
-            provided = analysis.provided(args, kwargs)
+        if not analysis.unresolved and (not self.context or get_context_factory() is None):
             block = current_block()  # the one cost of override() to a call outside blocks
             scoped = None if block is None else block.view(app)
             plan = analysis.plan(provided, app.dependency_overrides, scoped)
             if plan is not None:
-                request = self.request(app, call_scope)
+                # A plan that reads no request never builds one: no lifespan state to find.
+                request = self.request(app, call_scope) if plan.reads_request else None
                 return await call_planned(plan, request, body, args, kwargs)
         async with self.values(args, kwargs, call_scope) as values:
             return await body(*args, **kwargs, **values)

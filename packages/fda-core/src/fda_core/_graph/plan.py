@@ -122,10 +122,6 @@ class Plan:
         )
         self.sync_steps = kinds.count(CallKind.THREADPOOL) + 2 * kinds.count(CallKind.GENERATOR)
 
-    def _prepare(self, request: Callable[[], Request] | None) -> tuple[Request | None, list[Any]]:
-        the_request = request() if self.reads_request and request is not None else None
-        return the_request, [None] * len(self.nodes)
-
     async def solve(
         self,
         teardown: Teardown,
@@ -138,7 +134,8 @@ class Plan:
         ``cache``: slots filled by earlier resolutions (``load``), filled in place.
         """
         # The loop of ``solve_with``, inlined: a call per node costs the async API 15%.
-        the_request, results = self._prepare(request)
+        the_request = request() if self.reads_request and request is not None else None
+        results: list[Any] = [None] * len(self.nodes)
         if cache is None:
             cache = [_MISSING] * self.slots
         errors: list[Any] = []
@@ -152,9 +149,10 @@ class Plan:
                 results[index] = _FAILED
                 continue
             kind = node.kind
-            if kind is None:  # the endpoint
-                results[index] = kwargs
-                break
+            if kind is None:  # the endpoint: the last node
+                if errors:
+                    raise _compat.validation_error(errors)
+                return kwargs
             cached = cache[node.slot]
             if node.use_cache and cached is not _MISSING:
                 value = cached
@@ -186,27 +184,29 @@ class Plan:
         """Resolve every node, each through ``call(node, kwargs)``: ``solve`` for callers
         that run the nodes themselves (the sync API, in the caller's thread). ``cache``:
         as for ``solve``."""
-        the_request, results = self._prepare(request)
+        the_request = request() if self.reads_request and request is not None else None
+        results: list[Any] = []  # one per node, in order
         if cache is None:
             cache = [_MISSING] * self.slots
         errors: list[Any] = []
-        for index, node in enumerate(self.nodes):
+        for node in self.nodes:
             kwargs: dict[str, Any] = {}
             for name, source in node.args:
                 kwargs[name] = results[source]
             if (node.extras or errors) and not _fill(
                 node, kwargs, results, errors, the_request, background
             ):
-                results[index] = _FAILED
+                results.append(_FAILED)
                 continue
-            if node.kind is None:  # the endpoint
-                results[index] = kwargs
-                break
+            if node.kind is None:  # the endpoint: the last node
+                if errors:
+                    raise _compat.validation_error(errors)
+                return kwargs
             cached = cache[node.slot]
             value = cached if node.use_cache and cached is not _MISSING else call(node, kwargs)
             if cached is _MISSING:
                 cache[node.slot] = value
-            results[index] = value
+            results.append(value)
         return _values(results, errors)
 
     def load(self, shared: Mapping[Any, Any]) -> list[Any]:

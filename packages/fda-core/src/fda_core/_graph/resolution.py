@@ -169,7 +169,7 @@ async def _finish(teardown: Teardown, error: BaseException | None, solving: bool
 
 async def call_planned(
     plan: Plan,
-    request: Callable[[], Request],
+    request: Callable[[], Request] | None,
     body: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
@@ -218,11 +218,12 @@ async def run_background(tasks: BackgroundTasks) -> None:
 
 def context_manager(context: Mapping[str, Any] | None) -> Any:
     """What the configured ``context_factory`` returns for a call's ``context`` (a sync or
-    async context manager), or ``None`` if no factory is configured."""
+    async context manager), or ``None`` if no factory is configured or the decorator gave
+    no context: as 1.x, whose users' factories may read their keys (``ctx["request_id"]``)."""
     factory = get_context_factory()
-    if factory is None:
+    if factory is None or not context:
         return None
-    manager = factory(dict(context or {}))
+    manager = factory(dict(context))
     if not hasattr(manager, "__aenter__") and not hasattr(manager, "__enter__"):
         raise TypeError(
             f"context_factory returned {manager!r}, which is not a context manager; "

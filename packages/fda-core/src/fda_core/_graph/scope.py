@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn, cast
 from urllib.parse import quote, unquote
 
+from fda_core._graph.ambient import ambient
+
 __all__ = ["BodyUnavailableError", "build_scope", "check_scope", "receive_no_body"]
 
 
@@ -75,6 +77,10 @@ def _normalize_headers(headers: Any) -> list[tuple[bytes, bytes]]:
         items = mapping.items()
     normalized: list[tuple[bytes, bytes]] = []
     for name, value in items:
+        if type(name) is str and type(value) is str and name.isascii() and value.isascii():
+            # The usual header, ASCII text: encoded here (the checks below say the rest).
+            normalized.append((name.lower().encode("ascii"), value.encode("ascii")))
+            continue
         raw_name = _header_bytes(name, "name", name)
         normalized.append((raw_name.lower(), _header_bytes(name, "value", value)))
     return normalized
@@ -110,11 +116,14 @@ def build_scope(
     dynamic: Mapping[str, Any] | None,
     lifespan_state: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """A fresh, complete HTTP scope: defaults < decoration ``scope=`` < call-time ``_scope``.
+    """A fresh, complete HTTP scope: defaults < decoration ``scope=`` < call-time ``_scope``
+    (by default the ambient scope, ``fda_core._graph.ambient``).
 
     Everything mutable is copied, so a dependency writing to ``request.state`` can affect
     neither the next call nor the request the ``_scope`` was taken from.
     """
+    if dynamic is None:
+        dynamic = ambient()
     scope = _default_scope()
     scope["app"] = app
     if app is not None:  # what Starlette's routing adds; request.url_for needs it (< 0.28)
@@ -132,10 +141,13 @@ def build_scope(
     scope["state"] = state
     scope["headers"] = _normalize_headers(scope["headers"])
     # A route's path parameters are text: a number is given as its text, as in a URL.
-    scope["path_params"] = {
-        name: str(value) if _is_number(value) else value
-        for name, value in dict(scope["path_params"]).items()
-    }
+    if scope["path_params"] or type(scope["path_params"]) is not dict:
+        scope["path_params"] = {
+            name: str(value) if _is_number(value) else value
+            for name, value in dict(scope["path_params"]).items()
+        }
+    else:
+        scope["path_params"] = {}  # a fresh one: dependencies may write to it
     scope["query_string"] = _url_bytes(scope["query_string"])
     if isinstance(scope["path"], (bytes, bytearray)):  # ASGI's path is decoded text
         scope["path"] = unquote(bytes(scope["path"]).decode("latin-1"))

@@ -25,7 +25,8 @@ from fda_core._api.decorating import (
     mark_blocking,
     reject_generators,
 )
-from fda_core._config import resolve_app
+from fda_core._config import get_context_factory, resolve_app
+from fda_core._graph.ambient import standing_for
 from fda_core._graph.injector import Injector
 from fda_core._graph.scope import check_scope
 from fda_core._runtime.threads import run_sync
@@ -71,13 +72,20 @@ def _depends(
     def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         if _scope is not None:
             check_scope(_scope, "_scope")
+            with standing_for(_scope):  # tasks the body sends carry it
+                return call(args, kwargs, _scope)
+        return call(args, kwargs, None)
+
+    def call(
+        args: tuple[Any, ...], kwargs: dict[str, Any], _scope: Mapping[str, Any] | None
+    ) -> Any:
         before_call()
         args, kwargs, app, plan = injector.prepare(args, kwargs)
-        manager = injector.context_manager()
+        manager = None if get_context_factory() is None else injector.context_manager()
         if (
             plan is not None
             and prefers_caller(plan, is_async)
-            and not hasattr(manager, "__aenter__")
+            and (manager is None or not hasattr(manager, "__aenter__"))
         ):
             request = (
                 injector.request(app, _scope, bridge.loop_if_started())

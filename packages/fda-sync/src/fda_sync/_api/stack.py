@@ -8,12 +8,20 @@ graph, as a decorated call does (``prefers_caller``).
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+)
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from fastapi import FastAPI
 
+from fda_core._api.stack import ALREADY
 from fda_core._config import resolve_app
 from fda_core._graph.plan import Plan
 from fda_sync._api import decorators
@@ -55,15 +63,14 @@ class FastApiDepsStack:
         self._app = app
         self._open: OpenStack | None = None
         self._lock = threading.Lock()
-        self._started = False
 
     def start(self: Self) -> Self:
         """Run the lifespan's startup. The app is looked up now if none was given."""
         before_call()
         with self._lock:
-            if self._started:
-                raise RuntimeError("FastApiDepsStack.start() was called already.")
-            self._started = True  # a failed start too, as the async stack's
+            if self._open is not None and not self._open.closing:
+                raise RuntimeError(ALREADY)
+            # A closed stack, or one whose start() failed, starts afresh (as 1.x's did).
             self._open = OpenStack(get_bridge(), resolve_app(self._app))
         return self
 
@@ -75,6 +82,10 @@ class FastApiDepsStack:
     def resolve(self, target: Callable[..., AsyncGenerator[T, Any]]) -> T: ...
     @overload
     def resolve(self, target: Callable[..., Generator[T, Any, Any]]) -> T: ...
+    @overload
+    def resolve(self, target: Callable[..., AsyncIterator[T]]) -> T: ...
+    @overload
+    def resolve(self, target: Callable[..., Iterator[T]]) -> T: ...
     @overload
     def resolve(self, target: Callable[..., T]) -> T: ...
     @overload
@@ -90,14 +101,12 @@ class FastApiDepsStack:
         """Tear down every resolved dependency (in reverse order), then run shutdown.
 
         ``exc``, if given, is thrown into the yield dependencies (their rollback branches
-        run). Closing twice is a no-op.
+        run). Closing twice, or a stack never started, is a no-op (cleanup code may close
+        a stack whose ``start()`` failed).
         """
         opened = self._open
-        if opened is None:
-            if self._started:  # its start failed: nothing is open
-                return
-            raise RuntimeError(_NOT_STARTED)
-        opened.close(exc)
+        if opened is not None:
+            opened.close(exc)
 
     def __enter__(self: Self) -> Self:
         return self.start()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import inspect
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -153,12 +154,17 @@ class Bridge(BridgeThread):
 
     @staticmethod
     def _cancel(call: Call) -> None:
-        if call.task is None:
+        task = call.task
+        if task is None:
             call.settle(error=asyncio.CancelledError())
         elif call.teardown:  # never cut short: the interrupt waits for its end
             call.deferred = True
-        elif not call.task.done():
-            call.task.cancel()
+        elif not task.done():
+            if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:  # type: ignore[arg-type]
+                # Not started (before 3.12, tasks start a turn later): cancelled now, it
+                # ends without running ``_execute``, which would settle the call.
+                call.settle(error=asyncio.CancelledError())
+            task.cancel()
 
     def shutdown(self) -> None:
         """Shut down and close, as at exit (``sequence``); safe when never used."""

@@ -18,7 +18,6 @@ import contextvars
 import functools
 import os
 import queue
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,8 +25,9 @@ from typing import Any
 from fda_core._runtime.carry import carry
 from fda_core._runtime.threads import run_unlent
 from fda_sync._errors import forked_error, stop_iteration_error
+from fda_sync._guards.green import allocate_lock, waiting_queue, waits_in_hub
 from fda_sync._guards.imports import import_deadlock
-from fda_sync._guards.signals import signals_held
+from fda_sync._guards.signals import in_main_thread, signals_held
 
 __all__ = ["SETTLED", "CallerThread"]
 
@@ -119,8 +119,9 @@ class _TeardownHold:
 
     __slots__ = ("hold", "items", "teardown")
 
-    def __init__(self) -> None:
-        self.items: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Filled from the loop's thread; a greenlet waits on it cooperatively.
+        self.items: queue.SimpleQueue[_Job | object] = waiting_queue(loop)
         self.teardown = False  # the call's task tears down (set on the loop)
         self.hold: contextlib.AbstractContextManager[None] | None = None  # signals held
 
@@ -158,10 +159,10 @@ class CallerThread(_TeardownHold):
     __slots__ = ("done", "lock", "loop", "outstanding", "pid", "serving")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
+        super().__init__(loop)
         self.loop = loop
         self.pid = os.getpid()
-        self.lock = threading.Lock()
+        self.lock = allocate_lock()  # an OS thread lock: the loop's thread takes it too
         self.serving = True
         self.done = False  # the caller saw SETTLED
         self.outstanding: set[_Job] = set()  # sent to the caller, not settled yet
@@ -219,13 +220,15 @@ class CallerThread(_TeardownHold):
 
         ``timeout``: give up after that long. ``interrupted``: the caller was interrupted
         and only waits for teardown: only teardown functions run, others fail at once.
-        The main thread waits in slices, so that signal handlers run promptly.
+        The main thread waits in slices, so that signal handlers run promptly (a greenlet
+        waits in its hub, which runs them as they come).
         """
         items = self.items
         deadline = None if timeout is None else time.monotonic() + timeout
-        main = threading.current_thread() is threading.main_thread()
+        main = in_main_thread()
+        sliced = main and not waits_in_hub(items)  # (a hub runs signal handlers as they come)
         while not self.done:
-            wait = SIGNAL_CHECK_INTERVAL if main else IMPORT_CHECK_INTERVAL
+            wait = SIGNAL_CHECK_INTERVAL if sliced else IMPORT_CHECK_INTERVAL
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:

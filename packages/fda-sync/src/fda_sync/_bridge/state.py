@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, NoReturn, Protocol
 
 from fda_sync._bridge.caller import CallerThread
-from fda_sync._errors import BridgeDeadError, BridgeError, closed_error, parent_process_error
+from fda_sync._errors import (
+    BridgeDeadError,
+    BridgeError,
+    closed_error,
+    parent_process_error,
+)
+from fda_sync._guards.green import Joinable
 from fda_sync._guards.in_flight import InFlight
 
 __all__ = [
@@ -69,7 +75,7 @@ class LoopState:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.pid = os.getpid()
-        self.thread: threading.Thread | None = None
+        self.thread: Joinable | None = None
         self.pending: set[Call] = set()
         #: False once the bridge stops accepting calls (closing, closed or dead).
         self.usable = True

@@ -20,6 +20,7 @@ import threading
 from fda_sync._bridge.shutdown import BridgeShutdown
 from fda_sync._bridge.state import LoopState, fail, this_process
 from fda_sync._errors import FAILED, BridgeError, closed_error, running_loop_error
+from fda_sync._guards.green import runs_here, start_loop_thread
 from fda_sync._guards.in_flight import InFlightCall
 
 __all__ = ["BridgeThread"]
@@ -95,7 +96,7 @@ class BridgeThread(BridgeShutdown):
         """Raise ``BridgeError`` on a thread that runs an event loop: a blocking call there
         would freeze it, or deadlock on the bridge's own."""
         running = asyncio._get_running_loop()
-        if running is not None:
+        if running is not None and runs_here(running):  # (under gevent: this greenlet)
             state = self._state
             raise running_loop_error(running, own=state is not None and running is state.loop)
 
@@ -105,12 +106,9 @@ class BridgeThread(BridgeShutdown):
         with this_process.starting:  # a fork waits until the loop runs (``fork``)
             for module in LAZY_IMPORTS:  # here, not half-way on the loop thread
                 importlib.import_module(module)
-            state = LoopState(asyncio.new_event_loop())
-            thread = threading.Thread(
-                target=self._serve_thread, args=(state,), name=THREAD_NAME, daemon=True
-            )
+            # A daemon thread; an OS thread under gevent (``_guards.green``).
+            state, thread = start_loop_thread(LoopState, self._serve_thread, THREAD_NAME)
             state.thread = thread
-            thread.start()
         return state
 
     def _serve_thread(self, state: LoopState) -> None:

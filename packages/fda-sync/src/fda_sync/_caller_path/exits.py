@@ -11,7 +11,7 @@ the next.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from contextlib import contextmanager
 from types import GeneratorType, TracebackType
 from typing import Any
@@ -21,15 +21,7 @@ from starlette.background import BackgroundTasks
 from fda_core import _compat
 from fda_sync._guards.signals import signals_held
 
-__all__ = ["Teardown", "enter_generator", "exit_generator", "suspended"]
-
-
-def enter_generator(generator: Generator[Any, Any, Any]) -> Any:
-    """``contextmanager``'s ``__enter__``: run the set-up, up to the ``yield``."""
-    try:
-        return next(generator)
-    except StopIteration:
-        raise RuntimeError("generator didn't yield") from None
+__all__ = ["Teardown", "exit_generator", "suspended"]
 
 
 if sys.version_info >= (3, 11):
@@ -58,11 +50,11 @@ def exit_generator(
     if not suspended(generator):
         return False
     if exc_type is None:
-        try:
-            next(generator)
-        except StopIteration:
-            return False
-        raise RuntimeError("generator didn't stop")
+        # ``next`` and ``except StopIteration``, as contextlib writes it, without making
+        # the StopIteration object a generator that ends makes (a loop never sees one).
+        for _ in generator:
+            raise RuntimeError("generator didn't stop")
+        return False
     # A thrown exception has subtle rules (StopIteration, re-raised or replaced): those
     # of contextlib itself, on a manager around the generator already running.
     return bool(contextmanager(lambda: generator)().__exit__(exc_type, exc, traceback))

@@ -31,7 +31,7 @@ from fda_core._compat import CallKind
 from fda_core._graph.plan import Plan
 from fda_core._graph.resolution import SwallowedExceptionError
 from fda_sync._bridge import Bridge, this_process
-from fda_sync._caller_path.exits import Teardown, enter_generator, exit_generator
+from fda_sync._caller_path.exits import Teardown, exit_generator
 from fda_sync._caller_path.loop_side import LoopSide
 from fda_sync._errors import forked_error, stop_iteration_error
 
@@ -70,20 +70,50 @@ class _Call:
         self.claims: list[object] = []  # ``InFlight.claim``: _CALLER, or the exit's
 
     def node(self, node: Any, kwargs: dict[str, Any]) -> Any:
-        """Call one node of the plan (``Plan.solve_with``)."""
+        """Call one node of the plan (``Plan.solve_with``). A ``def`` step is ``here``
+        written out: every sync call pays for it once per step."""
         kind = node.kind
         if kind is _THREADPOOL:
-            return self.here(node.call, **kwargs)
+            try:
+                return self.context.copy().run(node.call, **kwargs)
+            except StopIteration as exc:
+                raise stop_iteration_error(node.call, exc)  # noqa: B904 - its cause is set
+            finally:
+                if this_process.forks != self.forks:
+                    raise forked_error()  # a fork child never goes on with its parent's call
         if kind is _GENERATOR:
             generator = node.call(**kwargs)
             # Registered before it starts: an interrupt in between loses no teardown.
-            exit_ = functools.partial(self.here, exit_generator, generator)
-            self.teardown.push(exit_, node.function_scoped)
-            return self.here(enter_generator, generator)
+            teardown = self.teardown
+            exits = teardown.function if node.function_scoped else teardown.request
+            exits.append(functools.partial(self.exit_generator, generator))
+            try:  # ``contextmanager``'s ``__enter__``: the set-up, up to the ``yield``
+                return self.context.copy().run(next, generator)
+            except StopIteration:
+                raise RuntimeError("generator didn't yield") from None
+            finally:
+                if this_process.forks != self.forks:
+                    raise forked_error()
         if kind is _COROUTINE:
             return self.on_loop(node.call, (), kwargs)
         value, self.context = self.loop_side().enter(self.context, node, kwargs, self.teardown.push)
         return value
+
+    def exit_generator(
+        self,
+        generator: Any,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: Any,
+    ) -> bool:
+        """A ``def`` generator's teardown, ``here`` (an ``__exit__`` for ``Teardown``)."""
+        try:
+            return self.context.copy().run(exit_generator, generator, exc_type, exc, traceback)
+        except StopIteration as error:
+            raise stop_iteration_error(exit_generator, error)  # noqa: B904
+        finally:
+            if this_process.forks != self.forks:
+                raise forked_error()
 
     def loop_side(self) -> LoopSide:
         if self.loop is None:
@@ -115,9 +145,10 @@ class _Call:
             # holds, not even the garbage collector: it stays referenced for good.
             _forgotten.append(self.teardown)
             return
-        if not self.claims:
-            self.bridge.in_flight.claim(self, _CALLER)
-        if self.claims[0] is not _CALLER:
+        claims = self.claims
+        if not claims:
+            claims.append(_CALLER)  # ``InFlight.claim``: the first claim is the one kept
+        if claims[0] is not _CALLER:
             return  # torn down at exit already
         interrupted = self.loop is not None and error in self.loop.interrupted
         thrown = error
@@ -223,8 +254,14 @@ def _call(
         solving = False
         if body_is_async:
             result = call.on_loop(body, args, {**kwargs, **values})
-        else:
-            result = call.here(body, *args, **kwargs, **values)
+        else:  # ``call.here``, written out: every sync call pays for it
+            try:
+                result = call.context.copy().run(body, *args, **kwargs, **values)
+            except StopIteration as exc:
+                raise stop_iteration_error(body, exc)  # noqa: B904 - its cause is set
+            finally:
+                if this_process.forks != call.forks:
+                    raise forked_error()  # a fork child never goes on with its parent's call
         completed = True
     finally:
         # What went wrong is, in a finally clause, the exception on its way out. An

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from fda_sync._guards.green import green_threads, os_thread_ident
+
 __all__ = ["in_main_thread", "signals_held"]
 
 _getsignal: Callable[[int], Any] = signal.getsignal
@@ -41,12 +43,16 @@ _INTERRUPTING = tuple(
     if hasattr(signal, name)
 )
 
+# The main OS thread's: under gevent, every greenlet of it runs signal handlers.
+# (Patched already, ``main_thread().ident`` names the main greenlet: ask from there.)
 _main_ident = threading.main_thread().ident
+if green_threads() and threading.current_thread() is threading.main_thread():
+    _main_ident = os_thread_ident()
 
 
 def _forked() -> None:
     global _main_ident
-    previous, _main_ident = _main_ident, threading.get_ident()  # the child's main thread
+    previous, _main_ident = _main_ident, os_thread_ident()  # the child's main thread
     if previous != _main_ident:  # a hold of the parent's main thread, which is not here
         _held.forget()
 
@@ -57,48 +63,69 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
 
 def in_main_thread() -> bool:
     """Whether this is the main thread, where Python runs signal handlers."""
-    return threading.get_ident() == _main_ident
+    return os_thread_ident() == _main_ident
 
 
 class _Held(contextlib.AbstractContextManager[None]):
     """Holds the Python handlers of interrupting signals back while a block runs (nested
     blocks: until the outermost ends), then delivers the signals that came meanwhile.
 
+    Holds are counted per holder: the main thread, or, under gevent, each greenlet of it
+    (all of them run signal handlers). A signal is held back only if it lands in a holder,
+    and delivered when that holder's outermost block ends; one landing in another greenlet
+    goes through there at once. So a teardown in one greenlet is never cut short, and
+    greenlets tearing down in turn cannot hold a signal back for good.
+
     A signal may land anywhere here too, even while handlers are put back: the original
     handlers stay in ``_saved`` until each one is back in place, so an interrupted restore
     leaves nothing lost (the next one finishes it) and no signal swallowed (``_defer``
-    delivers at once while nothing is held).
+    delivers at once where nothing is held).
     """
 
     def __init__(self) -> None:
-        self._depth = 0
+        self._depth = 0  # blocks open, of all holders: the handlers are swapped meanwhile
+        self._holders: dict[int, int] = {}  # holder -> its blocks open
         self._saved: dict[int, Callable[[int, Any], Any]] = {}
-        self._pending: list[int] = []
+        self._pending: dict[int, list[int]] = {}  # holder -> the signals held back there
         self._restoring = False
+        #: The handlers the last hold found, and which of them it swapped: handlers seldom
+        #: change, so a hold reads them all in one C loop and compares them at once.
+        self._seen: tuple[Any, ...] = ()
+        self._held: tuple[tuple[int, Callable[[int, Any], Any]], ...] = ()
 
     def defer(self, signum: int, frame: Any) -> None:
-        if self._restoring:  # delivered once the handlers are back
-            if signum not in self._pending:
-                self._pending.append(signum)
-        elif self._depth == 0 or signum in self._pending:
-            # Nothing held (a restore was cut short), or a second signal of this kind.
+        holder = threading.get_ident()
+        pending = self._pending.get(holder, ())
+        if self._restoring:  # delivered once this holder's block has ended
+            if signum not in pending:
+                self._pending.setdefault(holder, []).append(signum)
+        elif holder not in self._holders or signum in pending:
+            # Not held here (another greenlet, a restore cut short), or a second signal
+            # of this kind.
             self._saved[signum](signum, frame)
         else:
-            self._pending.append(signum)
+            self._pending.setdefault(holder, []).append(signum)
 
     def __enter__(self) -> None:
+        holder = threading.get_ident()
+        self._holders[holder] = self._holders.get(holder, 0) + 1
         self._depth += 1
         if self._depth > 1:
             return
         try:
-            for signum in _INTERRUPTING:
-                handler = _getsignal(signum)
-                if callable(handler) and handler is not _defer:
-                    self._saved[signum] = handler
-                    _setsignal(signum, _defer)
+            handlers = tuple(map(_getsignal, _INTERRUPTING))
+            if handlers != self._seen:
+                self._held = tuple(
+                    (signum, handler)
+                    for signum, handler in zip(_INTERRUPTING, handlers, strict=True)
+                    if callable(handler) and handler is not _defer
+                )
+                self._seen = handlers
+            for signum, handler in self._held:
+                self._saved[signum] = handler
+                _setsignal(signum, _defer)
         except BaseException:  # a handler ran meanwhile and raised: undo, then raise
-            self._depth -= 1
-            self._end()
+            self._end(holder)
             raise
 
     def __exit__(
@@ -107,26 +134,32 @@ class _Held(contextlib.AbstractContextManager[None]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._depth > 1:
+        holder = threading.get_ident()
+        blocks = self._holders[holder]
+        if blocks > 1:
+            self._holders[holder] = blocks - 1
             self._depth -= 1
             return
-        self._end()
+        self._end(holder)
 
-    def _end(self) -> None:
-        """Put the handlers back, then deliver what was held back. Signals keep being held
-        until the handlers are back (``_restoring``), even once ``_depth`` is 0."""
+    def _end(self, holder: int) -> None:
+        """The holder's outermost block ends: if no other holds, put the handlers back;
+        then deliver what landed in it. Signals landing meanwhile are held back too
+        (``_restoring``), even once the handlers are back."""
         self._restoring = True
-        self._depth = 0
         try:
-            for signum, handler in list(self._saved.items()):
-                if _getsignal(signum) is _defer:
-                    _setsignal(signum, handler)
-                del self._saved[signum]
+            self._depth -= self._holders.pop(holder, 0)
+            if not self._holders:
+                self._depth = 0
+                for signum, handler in list(self._saved.items()):
+                    if _getsignal(signum) is _defer:
+                        _setsignal(signum, handler)
+                    del self._saved[signum]
         finally:
             # No call from here to the delivery: no signal handler runs in between.
-            pending, self._pending = self._pending, []
+            pending = self._pending.pop(holder, None)
             self._restoring = False
-        if pending:  # delivered together, as the kernel would, to the handlers now installed
+        if pending:  # delivered together, as the kernel would, to the handlers in place
             signal.pthread_sigmask(signal.SIG_BLOCK, pending)
             try:
                 for signum in pending:
@@ -138,7 +171,8 @@ class _Held(contextlib.AbstractContextManager[None]):
         """A fork child of a process whose main thread held signals: that hold is not the
         child's (its thread does not exist there); put the handlers back."""
         self._depth = 0
-        self._pending = []
+        self._holders = {}
+        self._pending = {}
         self._restoring = True
         try:
             for signum, handler in list(self._saved.items()):
@@ -157,6 +191,6 @@ _NOTHING_HELD = contextlib.nullcontext()
 def signals_held() -> contextlib.AbstractContextManager[None]:
     """Hold interrupting signals back for a block, in the main thread (the only one where
     handlers run); elsewhere, nothing to hold."""
-    if threading.get_ident() == _main_ident:
+    if os_thread_ident() == _main_ident:
         return _held
     return _NOTHING_HELD

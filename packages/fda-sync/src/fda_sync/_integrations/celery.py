@@ -21,15 +21,13 @@ from typing import Any, cast
 from fastapi import FastAPI
 
 from fda_core._config import check_app
+from fda_core._integrations import missing_extra
 from fda_sync._api.process_lifespan import start_lazily_unless_configured, stop_if_running
 
 try:
     from celery import Celery, signals
 except ImportError as exc:
-    raise ImportError(
-        "fda_sync.celery needs Celery, an optional dependency: install the `celery` extra, "
-        '`pip install "fda-sync[celery]"` (or `"fastapi-depends-anywhere[celery]"`).'
-    ) from exc
+    missing_extra(exc, "fda_sync.celery", "Celery", "celery", "fda-sync")
 
 __all__ = ["lifespan_per_worker_process"]
 

@@ -1,0 +1,1 @@
+"""What the pytest plugin (``fda_core.pytest_plugin``) is made of."""
