@@ -60,6 +60,7 @@ def run_logged(code: str, log: Path) -> list[str]:
 
 
 @pytest.mark.process
+@pytest.mark.timeout(300)
 def test_f5_stop_process_lifespan(tmp_path: Path) -> None:
     held = run_logged(
         """
@@ -75,6 +76,7 @@ print(os.getpid())
 
 
 @pytest.mark.process
+@pytest.mark.timeout(300)
 def test_f5_interpreter_exit(tmp_path: Path) -> None:
     held = run_logged(
         """
@@ -89,6 +91,7 @@ print(os.getpid())
 
 
 @pytest.mark.process
+@pytest.mark.timeout(300)
 def test_f5_os_exit_right_after_the_shutdown_signal(tmp_path: Path) -> None:
     """A pre-fork server's child: its SIGTERM handler runs the shutdown (the main thread
     was sleeping), then ends the process with ``os._exit``: no ``atexit`` runs."""
@@ -130,6 +133,53 @@ while True:
     assert stderr == ""
     assert child.returncode == 0
     assert events(str(log), child.pid) == [*HELD_THEN_STOPPED, "os._exit"]
+
+
+@pytest.mark.process
+@pytest.mark.timeout(300)
+def test_f5_a_teardown_that_raises_is_reported_and_the_sequence_goes_on(tmp_path: Path) -> None:
+    """At exit, a suspended generator's and a stack's ``def`` teardown raise: each error
+    is reported on stderr, as an exception in ``__del__`` is (the default
+    ``sys.unraisablehook``), and the lifespan still shuts down after them, once."""
+    log = tmp_path / "events.log"
+    script = run_script(
+        PRELUDE
+        + """
+from collections.abc import Iterator
+from typing import Annotated
+from fastapi import Depends
+from fda_sync import FastApiDepsStack, iter_with_fastapi_depends
+
+def broken() -> Iterator[str]:
+    try:
+        yield "b"
+    finally:
+        held.log("teardown broken")
+        raise ValueError("teardown failed")
+
+@iter_with_fastapi_depends
+def rows(*, b: Annotated[str, Depends(broken)]) -> Iterator[str]:
+    yield b
+
+start_process_lifespan()
+FastApiDepsStack().start().resolve(broken)
+generator = rows()
+next(generator)
+print(os.getpid())
+""",
+        env={**os.environ, "FDA_TEST_EVENTS": str(log)},
+    )
+    assert script.returncode == 0, script.stderr
+    assert script.stderr.count("ValueError: teardown failed") == 2
+    assert "Exception ignored while closing an abandoned generator: <generator" in script.stderr
+    assert "Exception ignored while closing a stack left open: <" in script.stderr
+    assert "unraisablehook" not in script.stderr
+    assert events(str(log), int(script.lines[-1])) == [
+        "lifespan startup",
+        "teardown broken",
+        "teardown broken",
+        "lifespan shutdown",
+    ]
 
 
 GUNICORN_CONF = """\
@@ -205,6 +255,7 @@ def no_process_lifespan_left() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("no_process_lifespan_left")
+@pytest.mark.timeout(300)
 def test_a_call_that_starts_while_the_sequence_runs_is_refused_then_served_after(
     app: FastAPI, recorder: Recorder
 ) -> None:
@@ -252,6 +303,7 @@ def test_a_call_that_starts_while_the_sequence_runs_is_refused_then_served_after
 
 
 @pytest.mark.usefixtures("no_process_lifespan_left")
+@pytest.mark.timeout(300)
 def test_a_generator_another_thread_is_stepping_is_torn_down_after_the_grace(
     app: FastAPI, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

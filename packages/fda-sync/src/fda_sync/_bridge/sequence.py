@@ -107,18 +107,18 @@ def _end_late_calls(bridge: _Stopped, state: LoopState | None, close: bool) -> N
     """Calls still in flight after the grace: those on the loop are cancelled, their
     teardown awaited; those driven from their caller's thread are torn down from here."""
     if state is not None:
+        if close:  # at exit Python 3.12+ starts no thread: def teardown runs on the loop
+            run_inline(state.loop)
         stuck = [call for call in list(state.pending) if not call.settled]
-        if stuck or close:
+        if stuck:
             try:
-                bridge.run(lambda: _cancel(state, stuck, close), owner=state)
+                bridge.run(lambda: _cancel(stuck), owner=state)
             except Exception as exc:
                 report(exc, "Exception ignored while cancelling calls at shutdown", bridge)
     bridge.in_flight.abandon()
 
 
-async def _cancel(state: LoopState, stuck: list[Call], close: bool) -> None:
-    if close:  # at exit Python 3.12+ starts no thread: def teardown runs on the loop
-        run_inline(state.loop)
+async def _cancel(stuck: list[Call]) -> None:
     for call in stuck:
         call.abandon()  # its caller may be stuck in a def step: nothing more is sent there
     await cancel_and_wait({call.task for call in stuck if call.task is not None})

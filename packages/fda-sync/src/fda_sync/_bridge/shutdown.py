@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Generator
 from typing import Any, cast
 
@@ -147,7 +148,11 @@ def report(exc: BaseException, message: str, culprit: object) -> None:
     """Report ``exc`` as unraisable (as an exception in ``__del__`` is) and go on."""
     unraisable = _Unraisable(exc, message)
     unraisable.object = culprit
-    sys.unraisablehook(cast("sys.UnraisableHookArgs", unraisable))
+    try:
+        sys.unraisablehook(cast("sys.UnraisableHookArgs", unraisable))
+    except TypeError:  # the default hook takes only the interpreter's own arguments
+        print(f"{message}: {culprit!r}", file=sys.stderr)
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
 
 
 class _Unraisable:
