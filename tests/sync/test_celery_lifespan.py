@@ -1,7 +1,7 @@
 """The process lifespan in real Celery workers (prefork with two children, solo,
-threads) on a real Redis broker: ``lifespan_per_worker_process`` in one line.
+threads, gevent) on a real Redis broker: ``lifespan_per_worker_process`` in one line.
 
-The three workers run at once (their start-ups overlap), 50 tasks each, then a task
+The four workers run at once (their start-ups overlap), 50 tasks each, then a task
 that leaves a stack and a suspended generator open in its process (``fda_shutdown_app``),
 then they get SIGTERM (a warm shutdown, as a deployment stops a worker). Counted from the
 lifespan itself (rows it writes): one startup per process that ran tasks, one shutdown
@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.chosen_path, pytest.mark.process, pytest.mark.workers]
 
 HERE = Path(__file__).parent
 TASKS = 50
-POOLS = ("prefork", "solo", "threads")
+POOLS = ("prefork", "solo", "threads", "gevent")
 
 
 @dataclass
@@ -173,19 +173,20 @@ def test_prefork_children_start_their_own_lifespan_once_and_stop_it(
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("pool", ["solo", "threads"])
-def test_solo_and_threads_pools_run_one_lifespan_in_the_workers_process(
+@pytest.mark.parametrize("pool", ["solo", "threads", "gevent"])
+def test_solo_threads_and_gevent_pools_run_one_lifespan_in_the_workers_process(
     runs: dict[str, Run], pool: str
 ) -> None:
     run = runs[pool]
 
     assert _check_every_task_saw_its_own_processs_lifespan(run) == {run.pid}
-    # With threads, four took the first tasks at once: one startup, which they waited for.
+    # With threads and greenlets, four took the first tasks at once: one startup, which
+    # they waited for.
     assert [(event, pid) for event, pid, _ in run.events] == [
         ("startup", run.pid),
         ("shutdown", run.pid),
     ]
-    if pool == "threads":
+    if pool in ("threads", "gevent"):
         assert len({result["thread"] for result in run.results}) > 1
 
 
@@ -194,8 +195,8 @@ def test_solo_and_threads_pools_run_one_lifespan_in_the_workers_process(
 def test_f5_a_worker_process_tears_down_what_it_holds_before_its_lifespan(
     runs: dict[str, Run], pool: str
 ) -> None:
-    """A prefork child (at ``worker_process_shutdown``, then ``os._exit``), the solo and
-    threads workers' own process (at ``worker_shutdown``, then interpreter exit): the
+    """A prefork child (at ``worker_process_shutdown``, then ``os._exit``), the solo,
+    threads and gevent workers' own process (at ``worker_shutdown``, then interpreter exit): the
     stack and the suspended generator are torn down while the lifespan's pool is open,
     then the lifespan shuts down, once; nothing runs after it (not at exit either)."""
     run = runs[pool]
