@@ -66,6 +66,7 @@ EXTRA_API = {
         "ambient_scope",
         "override",
         "scope_from_django",
+        "shutdown_worker_process",
         "start_process_lifespan",
         "stop_process_lifespan",
     ],

@@ -40,7 +40,6 @@ INTERNAL = {
     "this context is not open": "caught: the stack raises its own 'is closed' message",
     "this context was closed": "caught: the stack raises its own 'is closed' message",
     "the bridge could not run this call": "a marker compared by identity, never raised",
-    "Bridge.shutdown() cannot be called on the bridge loop": "the bridge's exit hook, internal",
 }
 
 

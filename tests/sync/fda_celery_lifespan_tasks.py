@@ -4,7 +4,8 @@ by the worker that test_celery_lifespan.py starts.
 The lifespan records its own startup and shutdown (pid and a token of its own) in a
 SQLite file; each task reports the lifespan state it saw. The worker's parent starts the
 process lifespan too (a ``worker_init`` handler makes a sync call): a prefork child must
-never see it.
+never see it. The lifespan also opens a pool (``fda_shutdown_app``): ``hold`` leaves a
+stack and a generator open on it, for the worker process's shutdown to tear down.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ from typing import Annotated, Any
 
 from celery import Celery, signals
 from fastapi import Depends, FastAPI, Request
+from fda_shutdown_app import hold, log, pool_lifespan
 
 from fda_core import configure
 from fda_sync import with_fastapi_depends
@@ -37,7 +39,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     token = uuid.uuid4().hex
     await asyncio.sleep(0.05)  # a startup that takes a while: first calls wait for it
     record("startup", token)
-    yield {"pid": os.getpid(), "token": token}
+    async with pool_lifespan() as pool:
+        yield {"pid": os.getpid(), "token": token, "pool": pool}
     record("shutdown", token)  # after a bare yield: runs only on a normal exit
 
 
@@ -64,6 +67,23 @@ def use_the_api_in_the_worker_process(**_: Any) -> None:
     starts (after the hook, connected first), before the children are forked."""
     if os.environ.get("FDA_TEST_PARENT_CALLS"):
         handle(0)
+
+
+@signals.worker_shutdown.connect
+def worker_stopped(**_: Any) -> None:
+    """After the hook's own handler (connected first): what ran before, it ran."""
+    log("worker_shutdown returned")
+
+
+@signals.worker_process_shutdown.connect
+def process_stopped(**_: Any) -> None:
+    log("worker_process_shutdown returned")
+
+
+@celery_app.task(time_limit=20)
+def hold_them() -> int:
+    """Leave a stack and a generator open in this process, until it stops."""
+    return hold()
 
 
 @celery_app.task(time_limit=20)

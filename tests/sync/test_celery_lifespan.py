@@ -1,10 +1,14 @@
 """The process lifespan in real Celery workers (prefork with two children, solo,
-threads) on a real Redis broker: ``lifespan_per_worker_process`` in one line.
+threads, gevent) on a real Redis broker: ``lifespan_per_worker_process`` in one line.
 
-The three workers run at once (their start-ups overlap), 50 tasks each, then get SIGTERM
-(a warm shutdown, as a deployment stops a worker). Counted from the lifespan itself (rows
-it writes): one startup per process that ran tasks, one shutdown each; every task saw the
-lifespan of its own process. One test per pool checks its worker's run.
+The four workers run at once (their start-ups overlap), 50 tasks each, then a task
+that leaves a stack and a suspended generator open in its process (``fda_shutdown_app``),
+then they get SIGTERM (a warm shutdown, as a deployment stops a worker). Counted from the
+lifespan itself (rows it writes): one startup per process that ran tasks, one shutdown
+each; every task saw the lifespan of its own process. From the events the process
+writes (F5): what it held is torn down while the lifespan's pool is open, then the
+lifespan shuts down, once, and nothing runs after it. Tests per pool check its worker's
+run.
 """
 
 import os
@@ -22,22 +26,26 @@ import pytest
 from fastapi import FastAPI
 
 from .conftest import Recorder
+from .fda_shutdown_app import HELD_THEN_STOPPED, events
 from .test_celery import _stop, _wait_for_exit, redis_server, start_worker
 
 pytestmark = [pytest.mark.chosen_path, pytest.mark.process, pytest.mark.workers]
 
 HERE = Path(__file__).parent
 TASKS = 50
-POOLS = ("prefork", "solo", "threads")
+POOLS = ("prefork", "solo", "threads", "gevent")
 
 
 @dataclass
 class Run:
-    """One worker's run: the tasks' results, the worker's pid, what the lifespan wrote."""
+    """One worker's run: the tasks' results, the worker's pid, what the lifespan wrote;
+    the process that held a stack and a generator, and the events it wrote."""
 
     results: list[dict[str, Any]]
     pid: int
     events: list[tuple[str, int, str]]
+    holder: int
+    held: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +54,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     with redis_server(folder) as broker:
         workers = {pool: _start_worker(broker, folder / pool, pool) for pool in POOLS}
         try:
-            results = _send_tasks(broker, {pool: w[1] for pool, w in workers.items()})
+            results, holders = _send_tasks(broker, {pool: w[1] for pool, w in workers.items()})
         except BaseException:
             for process, _, _, log in workers.values():
                 _stop(process, signal.SIGQUIT)
@@ -61,7 +69,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         assert process.returncode == 0, worker_log[-4000:]
         assert "Traceback" not in worker_log, worker_log[-4000:]
     return {
-        pool: Run(results[pool], process.pid, _events(record))
+        pool: Run(
+            results[pool],
+            process.pid,
+            _events(record),
+            holders[pool],
+            events(str(record.parent / "events.log"), holders[pool]),
+        )
         for pool, (process, _, record, _) in workers.items()
     }
 
@@ -79,6 +93,7 @@ def _start_worker(
         **os.environ,
         "FDA_TEST_BROKER": broker,
         "FDA_TEST_RECORD": str(record),
+        "FDA_TEST_EVENTS": str(folder / "events.log"),
         "FDA_TEST_PARENT_CALLS": "1" if pool == "prefork" else "",
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
     }
@@ -88,8 +103,11 @@ def _start_worker(
     return process, queue, record, log
 
 
-def _send_tasks(broker: str, queues: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    """Send every worker its tasks, then wait for each result (bounded)."""
+def _send_tasks(
+    broker: str, queues: dict[str, str]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Send every worker its tasks, then wait for each result (bounded); then one task
+    that holds a stack and a generator open; the results, the holders' pids."""
     from celery import Celery
 
     client = Celery("client", broker=broker, backend=broker)
@@ -107,7 +125,12 @@ def _send_tasks(broker: str, queues: dict[str, str]) -> dict[str, list[dict[str,
             for result in sent:
                 results[pool].append(result.get(timeout=240))
                 result.forget()
-        return results
+        holding = {
+            pool: client.send_task("fda_celery_lifespan_tasks.hold_them", queue=queue)
+            for pool, queue in queues.items()
+        }
+        holders = {pool: int(result.get(timeout=240)) for pool, result in holding.items()}
+        return results, holders
     finally:
         client.close()
 
@@ -150,20 +173,40 @@ def test_prefork_children_start_their_own_lifespan_once_and_stop_it(
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("pool", ["solo", "threads"])
-def test_solo_and_threads_pools_run_one_lifespan_in_the_workers_process(
+@pytest.mark.parametrize("pool", ["solo", "threads", "gevent"])
+def test_solo_threads_and_gevent_pools_run_one_lifespan_in_the_workers_process(
     runs: dict[str, Run], pool: str
 ) -> None:
     run = runs[pool]
 
     assert _check_every_task_saw_its_own_processs_lifespan(run) == {run.pid}
-    # With threads, four took the first tasks at once: one startup, which they waited for.
+    # With threads and greenlets, four took the first tasks at once: one startup, which
+    # they waited for.
     assert [(event, pid) for event, pid, _ in run.events] == [
         ("startup", run.pid),
         ("shutdown", run.pid),
     ]
-    if pool == "threads":
+    if pool in ("threads", "gevent"):
         assert len({result["thread"] for result in run.results}) > 1
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("pool", POOLS)
+def test_f5_a_worker_process_tears_down_what_it_holds_before_its_lifespan(
+    runs: dict[str, Run], pool: str
+) -> None:
+    """A prefork child (at ``worker_process_shutdown``, then ``os._exit``), the solo,
+    threads and gevent workers' own process (at ``worker_shutdown``, then interpreter exit): the
+    stack and the suspended generator are torn down while the lifespan's pool is open,
+    then the lifespan shuts down, once; nothing runs after it (not at exit either)."""
+    run = runs[pool]
+    if pool == "prefork":
+        assert run.holder != run.pid  # a child
+        hook = "worker_process_shutdown returned"
+    else:
+        assert run.holder == run.pid
+        hook = "worker_shutdown returned"
+    assert run.held == [*HELD_THEN_STOPPED, hook]  # by the hook: nothing left at exit
 
 
 # --- The hook's wiring, without a worker (cheap) ---------------------------------------

@@ -123,14 +123,37 @@ def test_a_lazy_one_starts_once_for_many_threads_calling_at_once(
     assert recorder.events == ["startup", "shutdown"]
 
 
-def test_stop_waits_for_a_stack_still_using_it(configured: FastAPI, recorder: Recorder) -> None:
+def test_stop_tears_a_stack_still_open_down_before_the_lifespan(
+    configured: FastAPI, recorder: Recorder
+) -> None:
+    """A stack still open when the process lifespan stops is torn down (not waited
+    for), while the lifespan's resources are still open; then the lifespan shuts down."""
+
+    async def connection(request: Request) -> AsyncIterator[str]:
+        recorder.add(f"open on {request.state.pool}")
+        try:
+            yield request.state.pool
+        except BaseException as exc:
+            recorder.add(f"saw {type(exc).__name__}")
+            raise
+        finally:
+            recorder.add("close")
+
     start_process_lifespan()
     stack = FastApiDepsStack().start()
+    assert stack.resolve(connection) == "the-pool"
     stop_process_lifespan()
-    assert recorder.events == ["startup"]  # the stack still uses it
-    assert stack.resolve(Pool) == "the-pool"
-    stack.close()
-    assert recorder.events == ["startup", "shutdown"]
+    assert recorder.events == [
+        "startup",
+        "open on the-pool",
+        "saw CancelledError",
+        "close",
+        "shutdown",
+    ]
+    with pytest.raises(RuntimeError, match=r"closed \(or closing\)"):
+        stack.resolve(Pool)
+    stack.close()  # closed already: nothing more
+    assert recorder.events[-1] == "shutdown"
 
 
 def test_a_lazy_one_stopped_before_any_call_never_starts(

@@ -193,17 +193,17 @@ def test_at_exit_calls_in_flight_and_generators_are_torn_down_before_its_shutdow
     script = run_script(AT_EXIT)
     assert script.returncode == 0, script.stderr
     assert script.stderr == ""
-    # Suspended generators are closed first (calls are still accepted then), calls in
-    # flight get the grace, a call stuck past it is cancelled and torn down: all before
-    # the lifespan's shutdown, while what it provides is still open, and only once.
+    # Calls in flight get the grace, a call stuck past it is cancelled and torn down,
+    # then suspended generators are closed: all before the lifespan's shutdown, while
+    # what it provides is still open, and only once.
     assert script.lines == [
         "startup",
         "session open on the-pool",
         "main exits",
-        "generator teardown",
         "body done",
         "session teardown",
         "stuck session teardown, engine open: True",
+        "generator teardown",
         "shutdown",
     ]
 

@@ -10,7 +10,11 @@ from importlib.metadata import version as _version
 from fda_core import ambient_scope, override
 from fda_sync._api.decorators import with_fastapi_depends, with_fastapi_lifecycle
 from fda_sync._api.iter import iter_with_fastapi_depends
-from fda_sync._api.process_lifespan import start_process_lifespan, stop_process_lifespan
+from fda_sync._api.process_lifespan import (
+    shutdown_worker_process,
+    start_process_lifespan,
+    stop_process_lifespan,
+)
 from fda_sync._api.resolve import resolve_fastapi_depends
 from fda_sync._api.runnify import runnify_with_fastapi_depends
 from fda_sync._api.stack import FastApiDepsStack
@@ -29,6 +33,7 @@ __all__ = [
     "resolve_fastapi_depends",
     "runnify_with_fastapi_depends",
     "scope_from_django",
+    "shutdown_worker_process",
     "start_process_lifespan",
     "stop_process_lifespan",
     "with_fastapi_depends",

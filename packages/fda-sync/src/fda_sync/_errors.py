@@ -28,7 +28,8 @@ class BridgeError(RuntimeError):
 
 
 class BridgeClosedError(BridgeError):
-    """The bridge was shut down (interpreter exit): no more sync calls in this process."""
+    """The process's sync API is shut down (interpreter exit), or shuts down (a worker
+    process stops): no new sync call meanwhile."""
 
 
 class BridgeDeadError(BridgeError):
@@ -50,10 +51,19 @@ class Carried(Exception):
 FAILED = BridgeError("the bridge could not run this call")
 
 
-def closed_error() -> BridgeClosedError:
+def closed_error(stopping: str | None = None) -> BridgeClosedError:
+    """For a call refused at exit, or (``stopping``: what stops it) while the process's
+    shutdown runs."""
+    if stopping is None:
+        return BridgeClosedError(
+            "The fda-sync bridge is shut down (the interpreter is exiting): sync calls "
+            "cannot run any more in this process."
+        )
     return BridgeClosedError(
-        "The fda-sync bridge is shut down (the interpreter is exiting): sync calls "
-        "cannot run any more in this process."
+        f"This process's sync API is shutting down ({stopping}): calls in flight finish, "
+        "then what the process holds is torn down and its lifespan shut down, and a call "
+        "that starts meanwhile is refused. Make it before the shutdown begins, or once "
+        f"{stopping} has returned (it then runs without the process lifespan)."
     )
 
 

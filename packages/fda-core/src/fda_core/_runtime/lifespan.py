@@ -29,6 +29,7 @@ __all__ = [
     "release",
     "running_lifespan",
     "shut_down",
+    "shut_down_now",
 ]
 
 
@@ -62,8 +63,24 @@ def holder_tasks(loop: asyncio.AbstractEventLoop) -> set[asyncio.Task[Any]]:
 async def shut_down(loop: asyncio.AbstractEventLoop, timeout: float) -> None:
     """Exit every lifespan still running on ``loop`` normally, as a server does when it
     stops, whoever still uses it; wait at most ``timeout`` seconds for all of them."""
-    apps = _running.pop(loop, {})
-    exits = [asyncio.ensure_future(running.held.exit(None)) for running in apps.values()]
+    await _exit(loop, list(_running.pop(loop, {}).values()), timeout)
+
+
+async def shut_down_now(running: RunningLifespan, timeout: float) -> None:
+    """Exit ``running`` normally now, whoever still uses it (its process stops): its
+    shutdown runs once, and the later releases of its users do nothing. Waits at most
+    ``timeout`` seconds (a shutdown that hangs goes on, unawaited)."""
+    loop = asyncio.get_running_loop()
+    apps = _running.get(loop, {})
+    if apps.get(running.app_id) is running:
+        del apps[running.app_id]
+    await _exit(loop, [running], timeout)
+
+
+async def _exit(
+    loop: asyncio.AbstractEventLoop, runnings: list[RunningLifespan], timeout: float
+) -> None:
+    exits = [asyncio.ensure_future(running.held.exit(None)) for running in runnings]
     if exits:
         await asyncio.wait(exits, timeout=timeout)
         for exit_ in exits:

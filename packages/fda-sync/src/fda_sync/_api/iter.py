@@ -171,11 +171,14 @@ def _sync_body(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
+    holding: list[Any],
 ) -> Generator[Any, Any, Any]:
+    """``holding`` gets what holds the dependencies (the bridge's shutdown reads it)."""
     held, values = _open(injector, args, kwargs, call_scope, False)
     ended = False  # teardown ran, or is not this process's, or not this thread's to run
     try:
         try:
+            holding.append(held)
             variables = held.variables
             generator = variables.run(injector.func, *args, **kwargs, **values)
             result = yield from _InContext(generator, variables, held)
@@ -203,11 +206,13 @@ def _async_body(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     call_scope: Mapping[str, Any] | None,
+    holding: list[Any],
 ) -> Generator[Any, Any, None]:
     held, generator = _open(injector, args, kwargs, call_scope, True)
     ended = False  # as in ``_sync_body``
     try:
         try:
+            holding.append(held)
             yield from _OnLoop(generator, held)
         except GeneratorExit:
             held.close_from_finalizer()
@@ -249,8 +254,9 @@ def _iter(
         *args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Generator[Any, Any, Any]:
         args, kwargs = injector.arrange_call(args, kwargs, _scope)
-        generator = body(injector, args, kwargs, _scope)
-        bridge.track(generator)
+        holding: list[Any] = []
+        generator = body(injector, args, kwargs, _scope, holding)
+        bridge.track(generator, holding)
         return generator
 
     injector.wraps(wrapper)

@@ -8,13 +8,13 @@ or stack inside it, sees its state instead of starting its own.
 
 Fork-aware: a child forgets the lifespan its parent started (its sockets are the
 parent's) and starts its own at its first call. Stopped explicitly, by a worker's
-shutdown hook, or at interpreter exit: calls still in flight first, then the lifespan's
-shutdown as a normal exit of its context.
+shutdown hook, or at interpreter exit, always by the process's one shutdown sequence
+(``fda_sync._bridge.sequence``): calls in flight first, then what the process holds
+(generators, stacks), then the lifespan's shutdown as a normal exit of its context.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 import threading
@@ -23,11 +23,14 @@ from fastapi import FastAPI
 
 from fda_core._config import resolve_app
 from fda_core._override import without_overrides
-from fda_core._runtime.lifespan import RunningLifespan, acquire, release
-from fda_sync._bridge import LoopState, get_bridge
+from fda_core._runtime.lifespan import RunningLifespan, acquire, shut_down_now
+from fda_sync._bridge import LoopState, get_bridge, this_process
+from fda_sync._bridge.sequence import run_shutdown
+from fda_sync._bridge.shutdown import EXIT_TEARDOWN_TIMEOUT
 
 __all__ = [
     "before_call",
+    "shutdown_worker_process",
     "start_lazily_unless_configured",
     "start_process_lifespan",
     "stop_if_running",
@@ -109,8 +112,9 @@ class _ProcessLifespan:
                 self.attempt = None
             attempt.done.set()
 
-    def stop(self) -> None:
-        """Forget what was configured; release the running lifespan, if any."""
+    def shut_down(self) -> None:
+        """Forget what was configured; shut the running lifespan down, if any, whoever
+        still uses it (a stop hook of the shutdown: what used it is torn down)."""
         with self.lock:
             self.app = None
             attempt = self.attempt
@@ -119,8 +123,10 @@ class _ProcessLifespan:
         with self.lock:
             running, state = self.running, self.loop_state
             self.running = self.loop_state = None
-        if running is not None and state is not None:
-            get_bridge().run(lambda: release(running), shield=True, owner=state)
+        if running is not None and state is not None and state.pid == os.getpid():
+            get_bridge().run(
+                lambda: shut_down_now(running, EXIT_TEARDOWN_TIMEOUT), shield=True, owner=state
+            )
 
 
 _process = _ProcessLifespan()
@@ -171,7 +177,10 @@ def start_lazily_unless_configured(app: FastAPI | None) -> None:
 
 
 def stop_process_lifespan() -> None:
-    """Stop this process's lifespan: its shutdown runs once no call uses it any more.
+    """Stop this process's lifespan, as its process would stop (``shutdown_worker_process``):
+    calls in flight finish (2 s at most), then the generators and stacks still open are
+    torn down, then the lifespan shuts down. The process goes on: later sync calls run
+    without it.
 
     Stops a lazy one that never started, too (it will not start). Raises if none was
     started in this process.
@@ -183,13 +192,33 @@ def stop_process_lifespan() -> None:
             "No process lifespan runs in this process: start_process_lifespan() was not "
             "called, or the lifespan was stopped already."
         )
-    _process.stop()
+    _shut_down("stop_process_lifespan()")
 
 
-def stop_if_running() -> None:
-    """``stop_process_lifespan()`` for shutdown hooks, where none may have been started."""
-    if _process.app is not None:
-        _process.stop()
+def shutdown_worker_process() -> None:
+    """Tear down what the sync API holds in this process, in order, as interpreter exit
+    would: for a worker that a server or a pool ends before its interpreter exits
+    (gunicorn's ``worker_exit`` hook, a pool that ends its children with ``os._exit``).
+
+    New sync calls are refused meanwhile (``BridgeClosedError``); calls in flight finish
+    (2 s at most, then they are cancelled and torn down); suspended generators and open
+    stacks are torn down, whichever thread opened them; then the process lifespan shuts
+    down, once. When it returns, nothing of the sync API is left open, and later calls
+    run (without the process lifespan). Safe to call when nothing was used.
+    """
+    _shut_down("shutdown_worker_process()")
+
+
+def stop_if_running(reason: str = "the worker process stops") -> None:
+    """``shutdown_worker_process()`` for the shutdown hooks of workers (Celery's, and
+    other task queues'), where no process lifespan may have been started: the one entry
+    point a hook calls when its process stops. ``reason`` names it in the errors of calls
+    refused meanwhile."""
+    _shut_down(reason)
+
+
+def _shut_down(reason: str) -> None:
+    run_shutdown([get_bridge()], reason, close=False)
 
 
 def before_call() -> None:
@@ -201,15 +230,8 @@ def before_call() -> None:
     _process.start(app)
 
 
-def _at_exit() -> None:
-    """No lazy start from now on. The bridge's exit shuts the running lifespan down, as
-    every lifespan still in use: after the calls in flight and their teardown, normally,
-    bounded."""
-    with _process.lock:
-        _process.app = None
-
-
-# Registered after the bridge's exit handler (imported above), so it runs before it.
-atexit.register(_at_exit)
+# The shutdown sequence runs it once what the process holds is torn down (interpreter
+# exit, a hook, stop_process_lifespan()): no lazy start from then on.
+this_process.stop_hooks.append(_process.shut_down)
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
     os.register_at_fork(after_in_child=_process.forget_parent)

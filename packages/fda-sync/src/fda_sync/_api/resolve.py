@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +13,7 @@ from fda_sync._api import decorators
 from fda_sync._api.process_lifespan import before_call
 from fda_sync._bridge import get_bridge
 from fda_sync._caller_path.opened import Opened, steps_of
+from fda_sync._guards.in_flight import InFlight
 from fda_sync._loop_path.held import SyncHeld
 
 __all__ = ["resolve_fastapi_depends"]
@@ -64,13 +66,37 @@ def resolve_fastapi_depends(
         lambda: fda_core.resolve_fastapi_depends(func, scope, dependency_overrides_provider),
     )
     values = held.open()
+    block = _Block(held)
+    in_flight = bridge.in_flight
+    in_flight.add(block)
     try:
         yield values
     except GeneratorExit:
-        held.close_from_finalizer()
+        if InFlight.claim(block, block):
+            held.close_from_finalizer()
         raise
     except BaseException as exc:
-        if not held.close(exc):
+        mine = InFlight.claim(block, block)  # else the shutdown tore it down already
+        if not (mine and held.close(exc)):
             raise
     else:
-        held.close(None)
+        if InFlight.claim(block, block):
+            held.close(None)
+    finally:
+        in_flight.calls.discard(block)
+
+
+class _Block:
+    """A ``with`` block held on the loop, as a call in flight for its life (as a block
+    driven from the caller's thread is): a shutdown's grace waits for its end, then tears
+    it down (``CancelledError`` thrown in) if it has not ended."""
+
+    __slots__ = ("claims", "held", "thread")
+
+    def __init__(self, held: SyncHeld[Any]) -> None:
+        self.held = held
+        self.thread = 0
+        self.claims: list[object] = []
+
+    def abandon(self) -> None:
+        self.held.close(asyncio.CancelledError())

@@ -11,11 +11,13 @@ call's task runs on the loop while the caller waits, lending its thread to the c
 - ``fork``: a fork child forgets its parent's loop and starts its own (rule 2);
 - ``bridge``: a blocking call, cancelled with its teardown awaited if the caller is
   interrupted (rules 4, 6, 7, 8); ``caller``: the waiting caller's thread, lent to its call;
-- ``shutdown``: at interpreter exit, calls in flight first, lifespans last (rule 9);
+- ``sequence``: the process's one shutdown, however it stops (interpreter exit, a
+  worker's hook): calls in flight first, then what is held open, the lifespan last, and
+  ``shutdown``, each bridge's part of it (rule 9);
 - ``state``: what a bridge and its loop hold, and what the process tells every bridge.
 """
 
-from fda_sync._bridge import fork as fork  # registers the fork hooks (as shutdown, atexit)
+from fda_sync._bridge import fork as fork  # registers the fork hooks (as sequence, atexit)
 from fda_sync._bridge.bridge import Bridge, get_bridge
 from fda_sync._bridge.state import LoopState, foreign_owner_error, this_process
 from fda_sync._errors import BridgeClosedError, BridgeDeadError, BridgeError, Carried

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from fda_core._runtime.threads import lend
+from fda_sync._bridge.sequence import run_shutdown
 from fda_sync._bridge.state import Call, LoopState, fail, foreign_owner_error, this_process
 from fda_sync._bridge.thread import BridgeThread
 from fda_sync._errors import FAILED, Carried
@@ -59,10 +60,10 @@ class Bridge(BridgeThread):
         ``interrupted``: gets the interrupt that reached the waiting caller, if one did
         (it is raised, not what the work on the loop raised: it was cancelled).
         """
-        state = self._state_for(owner)
+        state = self._state_for(owner, shield)
         call = Call(factory, state.loop)
         state.pending.add(call)
-        if not state.usable and not self._admits(state):  # shut down meanwhile
+        if not state.usable and not self._admits(state, shield):  # shut down meanwhile
             state.pending.discard(call)  # (shutdown fails what is pending)
             fail(state)
         completed = cancelled = False
@@ -116,13 +117,14 @@ class Bridge(BridgeThread):
                 del error, context
         return call.result  # type: ignore[no-any-return]
 
-    def _state_for(self, owner: LoopState | None) -> LoopState:
-        """The loop a call runs on: ``owner`` if given (it must still be this one)."""
+    def _state_for(self, owner: LoopState | None, teardown: bool = False) -> LoopState:
+        """The loop a call runs on: ``owner`` if given (it must still be this one).
+        ``teardown``: admitted while the process shuts down (``state``)."""
         if owner is not None and owner.pid != os.getpid():
             raise foreign_owner_error(owner)
         state = self._state
         if state is None or not state.usable or state.pid != os.getpid():
-            state = self.state()
+            state = self.state(teardown)
         else:
             self.refuse_running_loop()
         if owner is not None and owner is not state:
@@ -163,6 +165,10 @@ class Bridge(BridgeThread):
                 # ends without running ``_execute``, which would settle the call.
                 call.settle(error=asyncio.CancelledError())
             task.cancel()
+
+    def shutdown(self) -> None:
+        """Shut down and close, as at exit (``sequence``); safe when never used."""
+        run_shutdown([self], "Bridge.shutdown()", close=True, hooks=False)
 
     # -- for callers that must not block -------------------------------------------------
 

@@ -36,6 +36,7 @@ def _after_fork_in_child() -> None:
     this_process.forks += 1
     _fork_waited.clear()
     this_process.starting = threading.Lock()
+    this_process.stopping_lock = threading.Lock()  # a shutdown in the parent is its own
     for bridge in list(this_process.bridges):
         bridge.forget_parent()
 

@@ -1,144 +1,138 @@
-"""The bridge's shutdown at interpreter exit: in-flight calls first, lifespans last.
+"""A bridge's part of the process's shutdown: refuse, wait, tear down, then close or reopen.
 
-Design rule 9: stop accepting calls, give the calls someone waits for a grace period
-(``EXIT_GRACE``), close suspended generators, cancel what is left and wait
-(``EXIT_TEARDOWN_TIMEOUT``) for its teardown, then exit the lifespans still in use
-normally (their code after a bare ``yield`` runs), run ``shutdown_asyncgens()``, close the
-loop and join its thread. Nothing blocks once ``sys.is_finalizing()`` is true. The order
-is told step by step in docs/bridge.md ("Interpreter exit").
+Design rule 9. The sequence itself, the same for every way a process stops, is
+``sequence``; here is what it asks of each bridge: ``begin_stop`` (no new calls; calls in
+flight and the teardown of what is open still get their round trips), ``wait_for_calls``
+(the grace period, ``EXIT_GRACE``), ``close_held`` (suspended generators and open stacks
+torn down, whichever thread opened them), ``end_stop`` (at exit the loop drains and
+closes; otherwise calls are accepted again). Nothing blocks once ``sys.is_finalizing()``
+is true. The order is told step by step in docs/bridge.md ("Shutdown").
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import inspect
 import os
 import sys
+import threading
+import time
+import traceback
 from collections.abc import Generator
 from typing import Any, cast
 
 from fda_core._runtime.lifespan import holder_tasks, shut_down
 from fda_core._runtime.threads import run_inline
-from fda_sync._bridge.state import BridgeBase, Holding, LoopState, this_process
-from fda_sync._errors import BridgeError
+from fda_sync._bridge.state import BridgeBase, Holding, LoopState
 from fda_sync._guards.in_flight import POLL_INTERVAL
 
-__all__ = ["EXIT_GRACE", "EXIT_TEARDOWN_TIMEOUT", "BridgeShutdown"]
+__all__ = ["EXIT_GRACE", "EXIT_TEARDOWN_TIMEOUT", "BridgeShutdown", "cancel_and_wait", "report"]
 
-#: At exit: how long calls someone is waiting for may keep running before being cancelled.
+#: How long calls in flight may go on once the process stops, before they are cancelled.
 EXIT_GRACE = 2.0
-#: At exit: how long cancelled work may take to tear down.
+#: How long cancelled work, or a stack's resolve under way, may take to end.
 EXIT_TEARDOWN_TIMEOUT = 5.0
 
 
 class BridgeShutdown(BridgeBase):
-    """A bridge's shutdown: ``shutdown`` in the exiting thread, ``_drain`` on the loop."""
+    """A bridge's side of the shutdown; ``_drain`` is the loop's last task."""
 
-    def track(self, generator: Generator[Any, Any, Any]) -> None:
-        """Remember a bridged generator, to close it at exit if it is still suspended."""
-        self._generators.add(generator)
+    def track(self, generator: Generator[Any, Any, Any], holding: list[Any]) -> None:
+        """Remember a bridged generator, to close it at the shutdown if it is still
+        suspended; ``holding`` gets what holds its dependencies once they are open (torn
+        down on its own if the generator is busy in another thread past the grace)."""
+        self._generators[generator] = holding
 
     def hold(self, holding: Holding) -> None:
-        """Remember ``holding`` until ``let_go``: still open at exit, it is torn down."""
+        """Remember ``holding`` until ``let_go``: still open at the shutdown, it is torn
+        down."""
         self._holdings[holding] = None
 
     def let_go(self, holding: Holding) -> None:
         self._holdings.pop(holding, None)
 
-    def shutdown(self) -> None:
-        """Stop the loop: grace for in-flight calls, teardown of what is still held, close.
-
-        Registered with ``atexit``; safe to call when the bridge was never used.
-        """
+    def begin_stop(self, reason: str) -> LoopState | None:
+        """Refuse new calls from now on (``reason``: what stops them); this process's
+        loop, if one runs."""
+        self.in_flight.stopper = threading.get_ident()
+        self.stopping = reason
         with self._lock:
             state = self._state
-            loopless = state is None or state.pid != os.getpid()  # none in this process
-            if loopless or (state is not None and state.closing):
-                state = None  # (or shut down already)
-            elif state is not None:
-                state.closing = True
-        if sys.is_finalizing():
-            if state is not None:
-                state.usable = False
-            return
-        if loopless:  # def dependencies need no loop: what they hold is torn down here
-            self._close_held()
-        stopping = state is not None and self._stop(state)
-        # Calls driven from their caller's thread get the same grace (in parallel with
-        # the loop's); their teardown left after it runs here.
-        self.in_flight.abandon(EXIT_GRACE, EXIT_TEARDOWN_TIMEOUT if stopping else None)
-        if stopping:
-            assert state is not None
-            assert state.thread is not None
-            state.thread.join(EXIT_GRACE + 2 * EXIT_TEARDOWN_TIMEOUT)
+            if state is None or state.pid != os.getpid() or state.closed:
+                return None
+            state.closing = True
+            state.usable = False
+            state.stopped_by = reason
+            return state
 
-    def _stop(self, state: LoopState) -> bool:
-        """Stop accepting calls and start the loop's drain; whether it started."""
-        if state.closed:
-            state.usable = False
-            return False
-        try:
-            if asyncio._get_running_loop() is state.loop:
-                raise BridgeError("Bridge.shutdown() cannot be called on the bridge loop")
-            self._close_held()
-        finally:
-            state.usable = False
+    def wait_for_calls(self, state: LoopState | None, deadline: float) -> None:
+        """The grace period: until the calls in flight end (but the shutdown's own, which
+        end after it), or ``deadline`` (``time.monotonic``)."""
+        while time.monotonic() < deadline and (
+            (state is not None and state.pending) or self.in_flight.others()
+        ):
+            time.sleep(POLL_INTERVAL)
+
+    def close_held(self) -> None:
+        """Tear down what is held open: suspended generators (their ``finally`` runs,
+        then their dependencies are torn down), a generator still busy in another thread
+        (its dependencies, ``CancelledError`` thrown in: its thread is not stopped), then
+        stacks, the last opened first (``CancelledError`` thrown in, as into a task
+        cancelled at exit; a ``resolve()`` under way is waited for, bounded)."""
+        for generator, holding in list(self._generators.items()):
+            if inspect.getgeneratorstate(generator) == inspect.GEN_SUSPENDED:
+                try:
+                    generator.close()
+                except Exception as exc:  # teardown error of an abandoned one: report it
+                    report(exc, "Exception ignored while closing an abandoned generator", generator)
+            elif inspect.getgeneratorstate(generator) == inspect.GEN_RUNNING and holding:
+                try:
+                    holding[0].close_late(asyncio.CancelledError())
+                except (Exception, asyncio.CancelledError) as exc:
+                    report(exc, "Exception ignored while tearing down a busy generator", generator)
+        for held in reversed(list(self._holdings)):
+            try:
+                held.close(asyncio.CancelledError(), EXIT_TEARDOWN_TIMEOUT)
+            except (Exception, asyncio.CancelledError) as exc:
+                report(exc, "Exception ignored while closing a stack left open", held)
+
+    def end_stop(self, state: LoopState | None, close: bool) -> None:
+        """The shutdown is over: close the loop (``close``: drain it, then join its thread),
+        or accept calls again."""
+        self.stopping = None
+        self.in_flight.stopper = 0
+        if state is None:
+            return
+        if not close:
+            state.closing = False
+            state.usable = state.cause is None and not state.closed
+            return
         try:
             state.loop.call_soon_threadsafe(_set_result, state.stop)
         except RuntimeError:  # closed meanwhile
-            return False
-        return True
-
-    def _close_held(self) -> None:
-        """Generators still suspended, then what is held open (the last opened first), torn
-        down while calls are still accepted: their teardown goes through the bridge like
-        any call. A stack sees ``CancelledError``, as a task cancelled at exit would."""
-        for generator in list(self._generators):
-            _close_quietly(generator)
-        for holding in reversed(list(self._holdings)):
-            try:
-                holding.close(asyncio.CancelledError())
-            except (Exception, asyncio.CancelledError) as exc:
-                _report(exc, "Exception ignored while closing a stack left open", holding)
+            return
+        assert state.thread is not None
+        state.thread.join(2 * EXIT_TEARDOWN_TIMEOUT)
 
     async def _drain(self, state: LoopState) -> None:
-        """Shut down: grace for awaited calls, cancel the rest, close async generators.
-
-        As ``asyncio.run`` does, tasks go first: they exit the async generators they hold
-        (dependencies) properly; ``shutdown_asyncgens`` then closes abandoned ones.
-        """
+        """The loop's last task, once the shutdown is done: what is left is cancelled
+        (holders of contexts nobody closed, calls of callers stuck past the grace), then
+        the lifespans still in use exit normally (their code after a bare ``yield`` runs,
+        as when a server stops), then ``shutdown_asyncgens``."""
         current = asyncio.current_task()
-        deadline = state.loop.time() + EXIT_GRACE
-        awaited = {c.task for c in list(state.pending) if c.task is not None}
-        if awaited:
-            await asyncio.wait(awaited, timeout=EXIT_GRACE)
-        # Calls driven from their caller's thread may still need the loop meanwhile.
-        while self.in_flight.busy() and state.loop.time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(POLL_INTERVAL)  # (set from other threads: no Event)
         run_inline(state.loop)  # no thread may start now: teardown runs on the loop
-        stuck = list(state.pending)
-        for call in stuck:
+        for call in list(state.pending):
             call.abandon()
-        await _cancel_and_wait({c.task for c in stuck if c.task is not None})
-        # Calls driven from their caller's thread, still busy: the exiting thread tears
-        # them down in order (their async generators' teardown comes here), then the rest.
-        self.in_flight.loop_ready.set()
-        teardown_deadline = state.loop.time() + EXIT_TEARDOWN_TIMEOUT
-        while not self.in_flight.settled.is_set() and state.loop.time() < teardown_deadline:  # noqa: ASYNC110
-            await asyncio.sleep(POLL_INTERVAL)
-        # Lifespans go last, and exit normally: their shutdown after a bare ``yield`` runs,
-        # as when a server stops.
         lifespans = holder_tasks(state.loop)
-        await _cancel_and_wait(
+        await cancel_and_wait(
             {t for t in asyncio.all_tasks() if t is not current and t not in lifespans}
         )
         await shut_down(state.loop, EXIT_TEARDOWN_TIMEOUT)
-        await _cancel_and_wait({t for t in asyncio.all_tasks() if t is not current})
+        await cancel_and_wait({t for t in asyncio.all_tasks() if t is not current})
         await state.loop.shutdown_asyncgens()
 
 
-async def _cancel_and_wait(tasks: set[asyncio.Task[Any]]) -> None:
+async def cancel_and_wait(tasks: set[asyncio.Task[Any]]) -> None:
     for task in tasks:
         task.cancel()
     if tasks:
@@ -150,19 +144,15 @@ def _set_result(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _close_quietly(generator: Generator[Any, Any, Any]) -> None:
-    if inspect.getgeneratorstate(generator) != inspect.GEN_SUSPENDED:
-        return
+def report(exc: BaseException, message: str, culprit: object) -> None:
+    """Report ``exc`` as unraisable (as an exception in ``__del__`` is) and go on."""
+    unraisable = _Unraisable(exc, message)
+    unraisable.object = culprit
     try:
-        generator.close()
-    except Exception as exc:  # teardown error of an abandoned generator: report, go on
-        _report(exc, "Exception ignored while closing an abandoned generator", generator)
-
-
-def _report(exc: BaseException, message: str, culprit: object) -> None:
-    report = _Unraisable(exc, message)
-    report.object = culprit
-    sys.unraisablehook(cast("sys.UnraisableHookArgs", report))
+        sys.unraisablehook(cast("sys.UnraisableHookArgs", unraisable))
+    except TypeError:  # the default hook takes only the interpreter's own arguments
+        print(f"{message}: {culprit!r}", file=sys.stderr)
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
 
 
 class _Unraisable:
@@ -172,12 +162,3 @@ class _Unraisable:
         self.exc_traceback = exc.__traceback__
         self.err_msg = message
         self.object: object = None
-
-
-def _shutdown_all() -> None:
-    this_process.exiting = True
-    for bridge in list(this_process.bridges):
-        bridge.shutdown()
-
-
-atexit.register(_shutdown_all)

@@ -83,6 +83,8 @@ class LoopState:
         self.closed = False
         self.cause: BaseException | None = None
         self.stop: asyncio.Future[None] = loop.create_future()
+        #: What last stopped this loop's calls (``BridgeBase.stopping``).
+        self.stopped_by: str | None = None
 
     def failure(self) -> BridgeError:
         """A fresh error for a call this loop can no longer serve."""
@@ -93,7 +95,7 @@ class LoopState:
             )
             error.__cause__ = self.cause
             return error
-        return closed_error()
+        return closed_error(None if this_process.exiting else self.stopped_by)
 
 
 def foreign_owner_error(owner: LoopState) -> BridgeError:
@@ -108,8 +110,8 @@ def foreign_owner_error(owner: LoopState) -> BridgeError:
 class Holding(Protocol):
     """Something held open across blocking calls until it is closed (a sync stack)."""
 
-    def close(self, exc: BaseException | None = None) -> None:
-        """Tear down, ``exc`` thrown in."""
+    def close(self, exc: BaseException | None = None, wait: float | None = None) -> None:
+        """Tear down, ``exc`` thrown in; ``wait``: for a use under way, at most that long."""
 
 
 class _Hooked(Protocol):
@@ -137,6 +139,11 @@ class _Process:
         #: inherits a module half-imported, or a loop half-started, by a thread it does
         #: not have.
         self.starting = threading.Lock()
+        #: One shutdown at a time.
+        self.stopping_lock = threading.Lock()
+        #: Run by the shutdown once what the process holds is torn down, before the
+        #: loop closes: what the layers above shut down (the process lifespan).
+        self.stop_hooks: list[Callable[[], None]] = []
 
 
 this_process = _Process()
@@ -159,7 +166,12 @@ class BridgeBase:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state: LoopState | None = None
-        self._generators: weakref.WeakSet[Generator[Any, Any, Any]] = weakref.WeakSet()
+        #: Bridged generators, and what holds each one's dependencies once open.
+        self._generators: weakref.WeakKeyDictionary[Generator[Any, Any, Any], list[Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        #: What stops this bridge's calls while a shutdown runs (``None``: nothing).
+        self.stopping: str | None = None
         #: What is held open until closed (sync stacks), in the order it was opened.
         self._holdings: dict[Holding, None] = {}
         #: Calls driven from their caller's thread (``_caller_path``), with no task here.
@@ -171,7 +183,8 @@ class BridgeBase:
             this_process.forgotten.append(self._state)  # no __del__ of a loop another process runs
         self._state = None
         self._lock = threading.Lock()
-        self._generators = weakref.WeakSet()  # the parent's: left to the garbage collector
+        self._generators = weakref.WeakKeyDictionary()  # the parent's: left to the collector
+        self.stopping = None
         this_process.kept.append(self._holdings)
         self._holdings = {}
         self.in_flight.forget()

@@ -34,10 +34,11 @@ LAZY_IMPORTS = ("anyio._backends._asyncio",)
 class BridgeThread(BridgeShutdown):
     """A bridge's loop and the daemon thread that runs it."""
 
-    def state(self) -> LoopState:
+    def state(self, teardown: bool = False) -> LoopState:
         """The usable loop of this process, started if needed.
 
-        Refused (before anything starts) on a thread that runs an event loop.
+        Refused (before anything starts) on a thread that runs an event loop; while the
+        process shuts down, but to the calls in flight, and to ``teardown``.
         """
         self.refuse_running_loop()
         state = self._state
@@ -50,26 +51,32 @@ class BridgeThread(BridgeShutdown):
                 state = None
             if state is None:
                 state = self._state = self._start()
-            if not state.usable and not self._admits(state):
+            if not state.usable and not self._admits(state, teardown):
                 fail(state)
             return state
 
-    def _admits(self, state: LoopState) -> bool:
-        """While the loop drains at exit, calls in flight in this thread still get their
-        round trips (see ``_guards.in_flight``)."""
-        return state.closing and not state.closed and self.in_flight.in_this_thread()
+    def _admits(self, state: LoopState, teardown: bool = False) -> bool:
+        """While the process shuts down, calls in flight in this thread (and the
+        shutdown's own) still get their round trips (see ``_guards.in_flight``); so does
+        the teardown of what is open, until the loop drains at exit."""
+        if not state.closing or state.closed:
+            return False
+        if teardown and self.stopping is not None:
+            return True
+        return self.in_flight.in_this_thread()
 
     def admit(self, call: InFlightCall) -> None:
         """Count ``call``, driven from this thread without the loop, as in flight.
 
         Refused as a call on the loop would be: from a thread running an event loop, and
-        once the interpreter exits.
+        while the process shuts down (or once the interpreter exits).
         """
         self.refuse_running_loop()
-        if this_process.exiting and not self.in_flight.in_this_thread():
-            if threading.current_thread().daemon:
+        stopping = self.stopping
+        if (this_process.exiting or stopping) and not self.in_flight.in_this_thread():
+            if this_process.exiting and threading.current_thread().daemon:
                 threading.Event().wait()  # as ``fail``: frozen soon anyway
-            raise closed_error()
+            raise closed_error(None if this_process.exiting else stopping)
         self.in_flight.add(call)
 
     def started(self) -> bool:

@@ -19,6 +19,7 @@ however many threads resolve it at once, as the held task's queue does on the lo
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -70,6 +71,20 @@ class _Session(StackSession):
         return await super().__aexit__(*exc_info)
 
 
+class _Resolving:
+    """A ``resolve()`` under way, as a call in flight (``_guards.in_flight``): the grace of a
+    shutdown waits for it. Its teardown is the stack's: nothing to abandon."""
+
+    __slots__ = ("claims", "thread")
+
+    def __init__(self) -> None:
+        self.thread = 0
+        self.claims: list[object] = []
+
+    def abandon(self) -> None:
+        """Nothing: the stack's own teardown follows."""
+
+
 class OpenStack:
     """A started sync stack: resolves from any thread, closed once."""
 
@@ -78,10 +93,9 @@ class OpenStack:
         self._held: SyncHeld[_Session] = SyncHeld(bridge, lambda: _Session(app))
         self._session = self._held.open()
         try:
-            self._bridge = bridge
-            self._forks = this_process.forks
-            #: Where ``def`` steps run (copies of it): the context variables of the thread
-            #: that started the stack, and what its async steps set since, as in its task.
+            self._bridge, self._forks = bridge, this_process.forks
+            #: Where ``def`` steps run (copies): the context variables of the thread that
+            #: started the stack, and what its async steps set since, as in its task.
             self._context = self._held.variables
             self._loop = LoopSide.of(bridge, self._held, self._session.steps)
             self._teardown = Teardown()
@@ -89,6 +103,7 @@ class OpenStack:
             self._lock = threading.Lock()  # one resolve at a time, then close
             self._closers: list[object] = []
             self.closing = False
+            self._torn_down = False
             bridge.hold(self)  # torn down at exit if still open
         except BaseException as exc:  # interrupted: nobody would close it
             self._held.close(exc)
@@ -98,21 +113,33 @@ class OpenStack:
         """Resolve ``target``; ``drive(plan)``: whether to drive its plan from here."""
         if this_process.forks != self._forks:
             raise parent_process_error()
-        self._bridge.refuse_running_loop()
-        session = self._session
-        scoped = scoped_overrides(session.app)  # this caller's override() blocks
         if self.closing:
             raise RuntimeError(CLOSED)
-        with self._lock:
-            if self.closing:  # closed while this one waited
-                raise RuntimeError(CLOSED)
-            _, plan = session.plan_for(target, scoped)
-            try:
-                if plan is not None and drive(plan):
-                    return self._driven(plan)
-                return self._on_loop(target, scoped)
-            finally:
-                self._loop.interrupted.clear()
+        scoped = scoped_overrides(self._session.app)  # this caller's override() blocks
+        resolving, in_flight = _Resolving(), self._bridge.in_flight
+        try:
+            self._bridge.admit(resolving)  # in flight: a shutdown's grace waits for it
+            with self._lock:
+                if self.closing:  # closed while this one waited
+                    raise RuntimeError(CLOSED)
+                return self._resolve(target, scoped, drive)
+        finally:
+            in_flight.calls.discard(resolving)
+
+    def _resolve(self, target: Any, scoped: Scoped | None, drive: Callable[[Plan], bool]) -> Any:
+        _, plan = self._session.plan_for(target, scoped)
+        try:
+            if plan is not None and drive(plan):
+                value = self._driven(plan)
+            else:
+                value = self._on_loop(target, scoped)
+        finally:
+            self._loop.interrupted.clear()
+            if self._torn_down:  # a shutdown closed it meanwhile, not waiting any more
+                self._teardown.exit(asyncio.CancelledError())
+        if self._torn_down:
+            raise RuntimeError(CLOSED)
+        return value
 
     def _driven(self, plan: Plan) -> Any:
         session = self._session
@@ -140,19 +167,22 @@ class OpenStack:
         value, self._context = self._held.run(lambda: session.resolve_keyed(target, scoped, key))
         return value
 
-    def close(self, exc: BaseException | None = None) -> None:
+    def close(self, exc: BaseException | None = None, wait: float | None = None) -> None:
         """Tear down in reverse order, ``exc`` thrown in; then the held task exits. Resolves
-        are refused from now on, at once; a resolve under way ends first. A second close
-        waits for the first one's end. Interrupted, it tears down what is left with the
-        interrupt thrown in, before the interrupt goes on."""
+        are refused at once; one under way ends first (``wait``: at most that long). A
+        second close waits for the first one's end. An interrupt meanwhile goes on once
+        what is left is torn down, it thrown in."""
         if this_process.forks != self._forks:
             raise parent_process_error()
         me = object()
         try:
             self._claim(me)
-            with self._lock:
-                if self._closers[0] is me:
-                    self._close(exc)
+            if wait is None:
+                with self._lock:
+                    if self._closers[0] is me:
+                        self._close(exc)
+            else:
+                self._close_within(me, exc, wait)
         except BaseException as late:
             if me not in self._closers:  # interrupted before its claim
                 self._claim(me)
@@ -163,6 +193,15 @@ class OpenStack:
         finally:
             if self._closers[0] is me:
                 self._bridge.let_go(self)
+
+    def _close_within(self, closer: object, exc: BaseException | None, wait: float) -> None:
+        acquired = self._lock.acquire(timeout=wait)  # past it: the resolve is stuck
+        try:
+            if self._closers[0] is closer:
+                self._close(exc)
+        finally:
+            if acquired:
+                self._lock.release()
 
     def _claim(self, closer: object) -> None:
         """The first closer closes (``list.append`` is atomic); resolves stop at once."""
@@ -181,6 +220,8 @@ class OpenStack:
         except BaseException as late:
             self._close_late(late)
             raise
+        finally:
+            self._torn_down = True
         if error is not None:
             try:
                 raise error
@@ -188,9 +229,7 @@ class OpenStack:
                 del error
 
     def _close_late(self, interrupt: BaseException) -> None:
-        """An interrupt cut ``close`` short: what is left still runs (each exit drops
-        itself once it ran), the interrupt thrown in; a second exit of the held task waits
-        for the first one's end."""
+        """What an interrupt left of ``close`` runs, it thrown in (each exit runs once)."""
         try:
             self._teardown.exit(interrupt)
         finally:

@@ -1,12 +1,12 @@
-"""Sync calls driven from their caller's thread, as the bridge's shutdown sees them.
+"""Sync calls driven from their caller's thread, as the process's shutdown sees them.
 
 Such a call may hold ``def`` generator dependencies that only its caller's thread tears
-down. At interpreter exit, the bridge gives them the grace period every call gets; a call
-still running after it (a daemon thread stuck in a body) is abandoned: its teardown runs in
-the exiting thread, in order, ``CancelledError`` thrown in, as the loop tears down the
-calls it runs. Its async generators are torn down on the loop, which waits for that before
-it cancels what is left. Until then, a thread with such a call (or the exiting thread, for
-the calls it abandons) still gets its round trips to the loop.
+down. When the process stops (interpreter exit, a worker's shutdown), the shutdown gives
+the calls in flight the grace period every call gets; a call still running after it (a
+thread stuck in a body) is abandoned: its teardown runs in the thread that runs the
+shutdown, in order, ``CancelledError`` thrown in, as the loop tears down the calls it
+runs. Until then, a thread with such a call (and the shutdown's own thread) still gets its
+round trips to the loop.
 """
 
 from __future__ import annotations
@@ -28,20 +28,17 @@ class InFlightCall(Protocol):
     claims: list[object]  # who claimed its teardown (the call itself, or ``InFlight``)
 
     def abandon(self) -> None:
-        """Tear down what only the caller's thread would (interpreter exit)."""
+        """Tear down what only the caller's thread would (the process stops)."""
 
 
 class InFlight:
     """The calls in flight in this process (``calls``: a call discards itself when it
-    ends). Each one's teardown is claimed once: by the call itself, or at exit."""
+    ends). Each one's teardown is claimed once: by the call itself, or by the shutdown."""
 
     def __init__(self) -> None:
         self.calls: set[InFlightCall] = set()
-        #: At exit: the loop let go of what callers were stuck on; teardown may begin.
-        self.loop_ready = threading.Event()
-        #: At exit: the calls still in flight are torn down.
-        self.settled = threading.Event()
-        self._abandoning = 0  # the thread tearing abandoned calls down
+        #: The thread that runs the process's shutdown: its round trips are admitted.
+        self.stopper = 0
 
     def add(self, call: InFlightCall) -> None:
         call.thread = threading.get_ident()
@@ -59,34 +56,27 @@ class InFlight:
         return bool(self.calls)
 
     def in_this_thread(self) -> bool:
-        """Whether the current thread drives a call in flight, or abandons them."""
+        """Whether the current thread drives a call in flight, or runs the shutdown."""
         ident = threading.get_ident()
-        return ident == self._abandoning or any(call.thread == ident for call in list(self.calls))
+        return ident == self.stopper or any(call.thread == ident for call in list(self.calls))
 
-    def abandon(self, grace: float, loop_timeout: float | None) -> None:
-        """Wait up to ``grace`` seconds for the calls in flight, then abandon the rest.
+    def others(self) -> list[InFlightCall]:
+        """The calls in flight in other threads than the shutdown's (its own, if it runs
+        inside one, end after it)."""
+        return [call for call in list(self.calls) if call.thread != self.stopper]
 
-        ``loop_timeout``: if the bridge loop runs, how long to wait for it to let go of
-        what the callers were stuck on (``loop_ready``), so that their teardown's round
-        trips are not queued behind it.
-        """
-        deadline = time.monotonic() + grace
-        while self.calls and time.monotonic() < deadline:
+    def wait(self, deadline: float) -> None:
+        """Wait until the calls of other threads end, or ``deadline`` (``time.monotonic``)."""
+        while self.others() and time.monotonic() < deadline:
             time.sleep(POLL_INTERVAL)
-        try:
-            if self.calls and loop_timeout is not None:
-                self.loop_ready.wait(loop_timeout)
-            self._abandoning = threading.get_ident()
-            for call in list(self.calls):
-                if self.claim(call, self):
-                    call.abandon()
-        finally:
-            self._abandoning = 0
-            self.settled.set()
+
+    def abandon(self) -> None:
+        """Tear down the calls of other threads still in flight, from this thread."""
+        for call in self.others():
+            if self.claim(call, self):
+                call.abandon()
 
     def forget(self) -> None:
         """A fork child: the parent's calls are not this process's."""
         self.calls = set()
-        self.loop_ready = threading.Event()
-        self.settled = threading.Event()
-        self._abandoning = 0
+        self.stopper = 0

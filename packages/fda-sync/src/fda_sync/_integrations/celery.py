@@ -5,8 +5,10 @@ lifespan is only set to start lazily when the worker starts (``worker_init``, in
 parent); each child inherits that and starts its own at its first sync call (a handler of
 ``worker_process_init`` that blocks more than 4 s gets the child killed: startup cannot
 go there), and stops it at ``worker_process_shutdown`` (children end with ``os._exit``:
-no ``atexit``). solo and threads: the tasks run in the worker's process, which starts it
+no ``atexit``). solo, threads and gevent: the tasks run in the worker's process, which starts it
 at its first task's call and stops it at ``worker_shutdown``, once the pool has stopped.
+Either way the stop is the process's shutdown sequence (``stop_if_running``): what the
+process still holds (generators, stacks) is torn down first, then the lifespan.
 """
 
 # Celery ships no type information.
@@ -36,8 +38,10 @@ def lifespan_per_worker_process(celery_app: Celery, *, app: FastAPI | None = Non
     When a worker of ``celery_app`` starts, the process lifespan is set to start at the
     first sync call (``start_process_lifespan(lazy=True)``): in each child of the prefork
     pool (never in the parent, whose sockets a child must not use), or in the worker's
-    own process with the solo and threads pools. It shuts down when that process stops
-    (``worker_process_shutdown``, ``worker_shutdown``), after the tasks it ran. ``app``:
+    own process with the solo, threads and gevent pools. When that process stops
+    (``worker_process_shutdown``, ``worker_shutdown``), after the tasks it ran, what the
+    process still holds (suspended generators, open stacks) is torn down, then the
+    lifespan shuts down, once (``shutdown_worker_process``). ``app``:
     by default the configured one, looked up when the worker starts. Calling this again
     for the same Celery app changes nothing, and so does a process lifespan the worker's
     process configured already for the same FastAPI app (Django's ``AppConfig.ready()``):
@@ -57,10 +61,11 @@ def lifespan_per_worker_process(celery_app: Celery, *, app: FastAPI | None = Non
 
     def on_worker_shutdown(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is celery_app:
-            stop_if_running()
+            stop_if_running("Celery's worker_shutdown")
 
     def on_process_shutdown(**_: Any) -> None:
-        stop_if_running()  # a prefork child: only ever started by this hook or its user
+        # A prefork child, which its pool ends with os._exit when this returns.
+        stop_if_running("Celery's worker_process_shutdown")
 
     uid = f"fda-sync-lifespan-{id(celery_app)}"
     signals.worker_init.connect(on_worker_init, weak=False, dispatch_uid=uid)

@@ -157,11 +157,12 @@ class SyncHeld(Generic[T]):
 
         For a generator closed by the garbage collector or at exit: on a thread that runs
         an event loop (the bridge's or another), teardown is started and not awaited;
-        during interpreter finalization, or in a fork child, nothing is done (the
-        bridge's shutdown, or the parent, tears it down). Elsewhere it blocks as usual.
+        during interpreter finalization, in a fork child, or once the loop is closed,
+        nothing is done (the bridge's shutdown, or the parent, tears it down). Elsewhere
+        it blocks as usual (a shutdown under way admits teardown).
         """
         state = self._state
-        if state is None or state.pid != os.getpid() or not state.usable or sys.is_finalizing():
+        if state is None or state.pid != os.getpid() or state.closed or sys.is_finalizing():
             return
         if asyncio._get_running_loop() is not None:
             self._bridge.call_soon(state, lambda: self._held.exit(exc))
