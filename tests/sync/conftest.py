@@ -145,6 +145,16 @@ class Recorder:
 
 
 @pytest.fixture
+def unbounded_cancel_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupted call waits for its teardown without the bound (``CANCEL_GRACE``): a
+    wait that only the bound would end (for a call that never began, or a settlement the
+    interrupt took) hangs, and the test's timeout fails it."""
+    import fda_sync._bridge.bridge
+
+    monkeypatch.setattr(fda_sync._bridge.bridge, "CANCEL_GRACE", None)
+
+
+@pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
 

@@ -436,6 +436,7 @@ def interrupt_graphs(events: list[str]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.usefixtures("unbounded_cancel_wait")
 @pytest.mark.process
 @pytest.mark.chosen_path
 @pytest.mark.parametrize(
@@ -636,6 +637,7 @@ def test_a_refused_call_enters_no_context(app: FastAPI, path: str) -> None:
     assert entered == ["enter"]
 
 
+@pytest.mark.usefixtures("unbounded_cancel_wait")
 @pytest.mark.process
 @pytest.mark.chosen_path
 @pytest.mark.parametrize("graph", ["all def", "mixed"])

@@ -299,6 +299,7 @@ SHAPES = [
 ]
 
 
+@pytest.mark.usefixtures("unbounded_cancel_wait")
 @pytest.mark.process
 @pytest.mark.chosen_path
 @pytest.mark.parametrize("shape", SHAPES)
@@ -388,6 +389,7 @@ def test_each_api_asks_the_choice_of_a_decorated_call(
     assert asked == [(4, False), (4, True), (4, False), (4, False)]
 
 
+@pytest.mark.usefixtures("unbounded_cancel_wait")
 @pytest.mark.process
 @pytest.mark.chosen_path
 @pytest.mark.parametrize("shape", [shape for shape in SHAPES if shape.endswith("mixed")])

@@ -66,13 +66,14 @@ class Bridge(BridgeThread):
         if not state.usable and not self._admits(state, shield):  # shut down meanwhile
             state.pending.discard(call)  # (shutdown fails what is pending)
             fail(state)
-        completed = cancelled = False
+        completed = cancelled = posted = False
         try:
             # Teardown must at least get to the loop: a signal waits until it did.
             with signals_held() if shield else contextlib.nullcontext():
                 state.loop.call_soon_threadsafe(
                     self._begin, state, call, contextvars.copy_context()
                 )
+                posted = True
             call.serve()
             completed = True
         except BaseException as exc:
@@ -89,7 +90,9 @@ class Bridge(BridgeThread):
                 cancelled = True
             # Its teardown may still need this thread (def dependencies); a second
             # interrupt ends the wait. (Not the loop's thread's: it waits for this one.)
-            if not isinstance(exc, ImportDeadlockError):
+            # Nothing to wait for if the interrupt came before the call was posted (only
+            # known for teardown, posted with signals held: ``posted`` is then exact).
+            if not isinstance(exc, ImportDeadlockError) and (posted or not shield):
                 call.serve(timeout=CANCEL_GRACE, interrupted=not shield)
             raise
         finally:

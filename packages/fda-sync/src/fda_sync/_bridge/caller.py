@@ -156,7 +156,7 @@ class CallerThread(_TeardownHold):
     and ``stop_serving`` in the caller's thread.
     """
 
-    __slots__ = ("done", "lock", "loop", "outstanding", "pid", "serving")
+    __slots__ = ("done", "finished", "lock", "loop", "outstanding", "pid", "serving")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
@@ -165,6 +165,7 @@ class CallerThread(_TeardownHold):
         self.lock = allocate_lock()  # an OS thread lock: the loop's thread takes it too
         self.serving = True
         self.done = False  # the caller saw SETTLED
+        self.finished = False  # SETTLED was sent (a signal may take it from the caller)
         self.outstanding: set[_Job] = set()  # sent to the caller, not settled yet
 
     # -- on the loop thread ------------------------------------------------------------
@@ -185,6 +186,7 @@ class CallerThread(_TeardownHold):
         """The call is settled: release the caller."""
         with self.lock:
             self.serving = False
+            self.finished = True
         self.items.put(SETTLED)
 
     def abandon(self) -> None:
@@ -240,6 +242,12 @@ class CallerThread(_TeardownHold):
                 deadlock = import_deadlock(getattr(self.loop, "_thread_id", None))
                 if deadlock is not None:
                     raise deadlock from None
+                if self.finished and items.empty():
+                    # SETTLED, the last item, was got but lost: a signal handler raised
+                    # as ``get`` returned it. Settled all the same.
+                    self.done = True
+                    self.release()
+                    return True
                 continue
             if item is SETTLED:
                 self.done = True
