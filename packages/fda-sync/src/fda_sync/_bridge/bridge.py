@@ -19,7 +19,7 @@ import inspect
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from fda_core._runtime.threads import lend
 from fda_sync._bridge.sequence import run_shutdown
@@ -90,8 +90,7 @@ class Bridge(BridgeThread):
                 cancelled = True
             # Its teardown may still need this thread (def dependencies); a second
             # interrupt ends the wait. (Not the loop's thread's: it waits for this one.)
-            # Nothing to wait for if the interrupt came before the call was posted (only
-            # known for teardown, posted with signals held: ``posted`` is then exact).
+            # A teardown interrupted before it was posted (signals held then) has none.
             if not isinstance(exc, ImportDeadlockError) and (posted or not shield):
                 call.serve(timeout=CANCEL_GRACE, interrupted=not shield)
             raise
@@ -105,19 +104,7 @@ class Bridge(BridgeThread):
         error = call.error
         if error is not None:
             call.error = None
-            if error is FAILED:
-                fail(state)
-            if isinstance(error, Carried):
-                error = error.original
-            context = error.__context__
-            try:
-                raise error
-            except BaseException:
-                # Its chain from the loop, not whatever exception the caller is handling.
-                error.__context__ = context
-                raise
-            finally:
-                del error, context
+            _raise_from_loop(state, error)
         return call.result  # type: ignore[no-any-return]
 
     def _state_for(self, owner: LoopState | None, teardown: bool = False) -> LoopState:
@@ -225,3 +212,20 @@ _default = Bridge()
 def get_bridge() -> Bridge:
     """The process's bridge (its loop starts on first use)."""
     return _default
+
+
+def _raise_from_loop(state: LoopState, error: BaseException) -> NoReturn:
+    """Raise what a call raised on the loop, in its caller."""
+    if error is FAILED:
+        fail(state)
+    if isinstance(error, Carried):
+        error = error.original
+    context = error.__context__
+    try:
+        raise error
+    except BaseException:
+        # Its chain from the loop, not whatever exception the caller is handling.
+        error.__context__ = context
+        raise
+    finally:
+        del error, context
