@@ -8,11 +8,20 @@ import pytest
 from plugin.inner import Inner, output
 
 SUITE = """
+from typing import Annotated
+
 import pytest
+from fastapi import Depends
 
 from fda_core import get_app
 from fda_sync import with_fastapi_depends
-from myapp import DbDep, GreetingDep, UserDep, app, get_user
+from myapp import DbDep, GreetingDep, UserDep, app, get_user, log
+
+
+async def get_conn():
+    log("conn open")
+    yield "conn"
+    log("conn close")  # after a bare yield: only a normal close runs it
 
 
 @with_fastapi_depends(app=app)
@@ -28,6 +37,7 @@ def test_the_sync_stack(fda_sync_stack):
     assert fda_sync_stack.resolve(GreetingDep) == "hello"
     assert fda_sync_stack.resolve(DbDep) == "real db"
     assert fda_sync_stack.resolve(DbDep) == "real db"  # one cache: opened once
+    assert fda_sync_stack.resolve(Annotated[str, Depends(get_conn)]) == "conn"
 
 
 def test_the_sync_stack_sees_the_tests_fakes(fda_sync_stack, fda_override):
@@ -65,5 +75,13 @@ def test_the_sync_fixtures_with_no_async_plugin(inner: Inner) -> None:
     text = output(result)
     assert "no plugin runs one for this test. Install pytest-asyncio" in text
     # One lifespan, shared by the stack and the process lifespan (one loop: the bridge's),
-    # shut down after the stack's dependencies, after the last test.
-    assert inner.events() == ["startup", "db open", "db close", "shutdown"]
+    # shut down after the stack's dependencies, after the last test. The process lifespan's
+    # fixture, set up after the stack's, ends first: the stack still closes normally.
+    assert inner.events() == [
+        "startup",
+        "db open",
+        "conn open",
+        "conn close",
+        "db close",
+        "shutdown",
+    ]

@@ -21,6 +21,11 @@ if typing.TYPE_CHECKING:  # names for annotations only: nothing public but __all
 __all__ = ["fda_process_lifespan", "fda_sync_stack"]
 
 
+#: The session's started ``fda_sync_stack`` (pytest tears session fixtures down in the
+#: reverse order of their set-up, so the process lifespan may end before it).
+_session_stacks: "list[_api.FastApiDepsStack]" = []
+
+
 @pytest.fixture(scope="session")
 def fda_sync_stack(fda_app: "FastAPI") -> "Iterator[_api.FastApiDepsStack]":
     """A started sync ``FastApiDepsStack`` of ``fda_app`` for the whole session.
@@ -31,7 +36,11 @@ def fda_sync_stack(fda_app: "FastAPI") -> "Iterator[_api.FastApiDepsStack]":
     code that runs no event loop of its own: a ``def`` test, a sync-decorated function).
     """
     with _api.FastApiDepsStack(app=fda_app) as stack:
-        yield stack
+        _session_stacks.append(stack)
+        try:
+            yield stack
+        finally:
+            _session_stacks.remove(stack)
 
 
 @pytest.fixture(scope="session")
@@ -41,4 +50,8 @@ def fda_process_lifespan(fda_app: "FastAPI") -> "Iterator[FastAPI]":
     state is ``request.state``) instead of starting the lifespan itself. Yields the app."""
     _api.start_process_lifespan(fda_app)
     yield fda_app
+    # The session's stack ends first, as at the end of its own fixture: normally (the
+    # code after a bare ``yield`` runs), not torn down as a stack left open at the stop.
+    for stack in reversed(_session_stacks):
+        stack.close()
     _api.stop_process_lifespan()
