@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from fda_core._api.decorating import bare_or_with_options, is_async_callable, reject_generators
 from fda_core._config import resolve_app
-from fda_core._graph.ambient import standing_for
+from fda_core._graph.ambient import reset_source, stand_for
 from fda_core._graph.injector import Injector
 from fda_core._graph.scope import check_scope
 from fda_core._runtime.lifespan import running_lifespan
@@ -53,11 +53,14 @@ def _depends(
     body: Callable[..., Awaitable[Any]] = func if is_async else functools.partial(run_sync, func)
 
     async def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        if _scope is not None:
-            check_scope(_scope, "_scope")
-            with standing_for(_scope):  # tasks the body sends carry it
-                return await injector.call(body, args, kwargs, _scope)
-        return await injector.call(body, args, kwargs, _scope)
+        if _scope is None:
+            return await injector.call(body, args, kwargs, None)
+        check_scope(_scope, "_scope")
+        token = stand_for(_scope)  # tasks the body sends carry it
+        try:
+            return await injector.call(body, args, kwargs, _scope)
+        finally:
+            reset_source(token)
 
     injector.wraps(wrapper)
     return wrapper

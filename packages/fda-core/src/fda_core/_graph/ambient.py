@@ -27,7 +27,7 @@ __all__ = [
     "entered",
     "reset_source",
     "source_token",
-    "standing_for",
+    "stand_for",
 ]
 
 
@@ -42,7 +42,9 @@ class RequestSource:
 _ambient: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
     "fda_ambient_scope", default=None
 )
-_source: contextvars.ContextVar[RequestSource | None] = contextvars.ContextVar(
+#: A bare scope stands for ``RequestSource(scope)``: what a call given ``_scope=`` sets,
+#: on every such call, while the source is read only by a task being sent.
+_source: contextvars.ContextVar[RequestSource | Mapping[str, Any] | None] = contextvars.ContextVar(
     "fda_request_source", default=None
 )
 
@@ -54,29 +56,31 @@ def ambient() -> Mapping[str, Any] | None:
 
 def current_source() -> RequestSource | None:
     """The request whose context a task sent now would carry, if any."""
-    return _source.get()
+    source = _source.get()
+    if source is None or isinstance(source, RequestSource):
+        return source
+    return RequestSource(source)  # set by ``stand_for``
 
 
-def source_token(source: RequestSource) -> contextvars.Token[RequestSource | None]:
+SourceToken = contextvars.Token[RequestSource | Mapping[str, Any] | None]
+
+
+def source_token(source: RequestSource) -> SourceToken:
     """Make ``source`` the current one; reset the token to undo (the middleware's way)."""
     return _source.set(source)
 
 
-def reset_source(token: contextvars.Token[RequestSource | None]) -> None:
-    _source.reset(token)
-
-
-@contextmanager
-def standing_for(scope: Mapping[str, Any]) -> Generator[None, None, None]:
-    """A decorated call's body, given ``_scope=scope``: tasks it sends carry ``scope``.
+def stand_for(scope: Mapping[str, Any]) -> SourceToken:
+    """A decorated call's body, given ``_scope=scope``: tasks it sends carry ``scope``
+    until the token is reset (``reset_source``).
 
     Not the ambient scope: the decorated calls the body makes get no ``_scope`` of it,
     as before."""
-    token = _source.set(RequestSource(scope))
-    try:
-        yield
-    finally:
-        _source.reset(token)
+    return _source.set(scope)
+
+
+def reset_source(token: SourceToken) -> None:
+    _source.reset(token)
 
 
 @contextmanager

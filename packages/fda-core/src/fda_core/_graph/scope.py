@@ -101,7 +101,7 @@ def _url_bytes(value: Any) -> Any:
 
 def check_scope(scope: object, name: str) -> None:
     """Refuse a ``scope=`` / ``_scope=`` that is not a mapping, saying what it got."""
-    if scope is not None and not isinstance(scope, Mapping):
+    if scope is not None and type(scope) is not dict and not isinstance(scope, Mapping):
         raise TypeError(
             f"{name} must be a mapping (an ASGI scope such as `request.scope`, or a dict "
             f'like {{"headers": {{"authorization": "Bearer ..."}}}}), got '
