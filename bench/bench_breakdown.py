@@ -103,11 +103,21 @@ def _copies_and_checks(context: contextvars.Context = CONTEXT) -> None:
                 raise forked_error()
 
 
+def _closed_over(func: Any, kind: type[Any]) -> Any:
+    """The ``kind`` object that ``func`` closes over, or a function it closes over does."""
+    for cell in func.__closure__ or ():
+        value = cell.cell_contents
+        if isinstance(value, kind):
+            return value
+        if getattr(value, "__closure__", None):  # a function of the decorator
+            with contextlib.suppress(LookupError):
+                return _closed_over(value, kind)
+    raise LookupError(f"{func!r} closes over no {kind.__name__}")
+
+
 def _without_lookups(job: Any) -> Callable[[], contextlib.AbstractContextManager[None]]:
     """The call's lookups answered from what the first call found."""
-    injector = next(
-        cell.cell_contents for cell in job.__closure__ if isinstance(cell.cell_contents, Injector)
-    )
+    injector = _closed_over(job, Injector)
     prepared = injector.prepare((1,), {})
     decorators: Any = fda_sync._api.decorators
 
@@ -138,7 +148,7 @@ def sync_variants() -> dict[str, tuple[Callable[[], Any], Any]]:
         ),
         "without signal holding": (
             lambda: job(1),
-            lambda: patched(exits, "signals_held", lambda: contextlib.nullcontext()),
+            lambda: patched(exits, "held_call", lambda func, *args: func(*args)),
         ),
         "isolated: 5 steps": (_direct, None),
         "isolated: 5 steps in context copies": (_copies, None),

@@ -26,12 +26,12 @@ from fda_core._api.decorating import (
     reject_generators,
 )
 from fda_core._config import get_context_factory, resolve_app
-from fda_core._graph.ambient import standing_for
+from fda_core._graph.ambient import reset_source, stand_for
 from fda_core._graph.injector import Injector
 from fda_core._graph.scope import check_scope
 from fda_core._runtime.threads import run_sync
 from fda_sync._api.process_lifespan import before_call
-from fda_sync._bridge import get_bridge
+from fda_sync._bridge import Bridge, get_bridge
 from fda_sync._caller_path.walk import call_in_caller, prefers_caller
 from fda_sync._loop_path.call import in_lifespan, with_dependencies
 
@@ -70,11 +70,14 @@ def _depends(
     body: Callable[..., Awaitable[Any]] = func if is_async else functools.partial(run_sync, func)
 
     def wrapper(*args: Any, _scope: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        if _scope is not None:
-            check_scope(_scope, "_scope")
-            with standing_for(_scope):  # tasks the body sends carry it
-                return call(args, kwargs, _scope)
-        return call(args, kwargs, None)
+        if _scope is None:
+            return call(args, kwargs, None)
+        check_scope(_scope, "_scope")
+        token = stand_for(_scope)  # tasks the body sends carry it
+        try:
+            return call(args, kwargs, _scope)
+        finally:
+            reset_source(token)
 
     def call(
         args: tuple[Any, ...], kwargs: dict[str, Any], _scope: Mapping[str, Any] | None
@@ -93,11 +96,25 @@ def _depends(
                 else None
             )
             return call_in_caller(bridge, plan, request, func, is_async, args, kwargs, manager)
-        return bridge.run(lambda: with_dependencies(injector, body, args, kwargs, _scope, manager))
+        return _on_loop(bridge, injector, body, args, kwargs, _scope, manager)
 
     injector.wraps(wrapper)
     mark_blocking(wrapper)
     return wrapper
+
+
+def _on_loop(
+    bridge: Bridge,
+    injector: Injector,
+    body: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    call_scope: Mapping[str, Any] | None,
+    manager: Any,
+) -> Any:
+    """The call as one task on the loop. (A function of its own: the closure it makes
+    would cost every call its variables' cells, even calls driven from the caller.)"""
+    return bridge.run(lambda: with_dependencies(injector, body, args, kwargs, call_scope, manager))
 
 
 @overload

@@ -124,6 +124,17 @@ class _Hooked(Protocol):
 class _Process:
     """What this process tells its bridges (``fork`` and ``shutdown`` set it)."""
 
+    __slots__ = (
+        "bridges",
+        "exiting",
+        "forgotten",
+        "forks",
+        "kept",
+        "starting",
+        "stop_hooks",
+        "stopping_lock",
+    )
+
     def __init__(self) -> None:
         #: Every bridge of the process: the fork and exit hooks reach them all.
         self.bridges: weakref.WeakSet[_Hooked] = weakref.WeakSet()

@@ -71,13 +71,15 @@ class BridgeThread(BridgeShutdown):
         Refused as a call on the loop would be: from a thread running an event loop, and
         while the process shuts down (or once the interpreter exits).
         """
-        self.refuse_running_loop()
+        if asyncio._get_running_loop() is not None:  # (``refuse_running_loop``, inlined)
+            self.refuse_running_loop()
         stopping = self.stopping
         if (this_process.exiting or stopping) and not self.in_flight.in_this_thread():
             if this_process.exiting and threading.current_thread().daemon:
                 threading.Event().wait()  # as ``fail``: frozen soon anyway
             raise closed_error(None if this_process.exiting else stopping)
-        self.in_flight.add(call)
+        call.thread = threading.get_ident()  # ``InFlight.add``, written out
+        self.in_flight.calls.add(call)
 
     def started(self) -> bool:
         """Whether this process has a bridge loop (without starting one)."""

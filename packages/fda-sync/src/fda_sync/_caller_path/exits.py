@@ -10,6 +10,7 @@ the next.
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -19,16 +20,15 @@ from typing import Any
 from starlette.background import BackgroundTasks
 
 from fda_core import _compat
-from fda_sync._guards.signals import signals_held
+from fda_sync._guards.signals import held_call
 
 __all__ = ["Teardown", "exit_generator", "suspended"]
 
 
 if sys.version_info >= (3, 11):
-
-    def suspended(generator: GeneratorType[Any, Any, Any]) -> bool:
-        """Whether ``generator`` waits at a ``yield`` (``inspect.getgeneratorstate``)."""
-        return generator.gi_suspended
+    #: Whether a generator waits at a ``yield`` (``inspect.getgeneratorstate``). (In C:
+    #: every ``def`` generator's teardown asks.)
+    suspended: Callable[[GeneratorType[Any, Any, Any]], bool] = operator.attrgetter("gi_suspended")
 
 else:  # pragma: no cover - version-specific
 
@@ -89,8 +89,8 @@ class Teardown:
         """
         if not self.function and not self.request:
             return False
-        with signals_held():  # in the main thread: Ctrl-C waits for the end of teardown
-            return _unwind((self.function, self.request), exc)
+        # In the main thread, Ctrl-C waits for the end of teardown.
+        return held_call(_unwind, (self.function, self.request), exc)
 
 
 def _unwind(stacks: tuple[list[Callable[..., Any]], ...], exc: BaseException | None) -> bool:

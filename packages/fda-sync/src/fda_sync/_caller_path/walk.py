@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -31,7 +31,7 @@ from fda_core._compat import CallKind
 from fda_core._graph.plan import Plan
 from fda_core._graph.resolution import SwallowedExceptionError
 from fda_sync._bridge import Bridge, this_process
-from fda_sync._caller_path.exits import Teardown, exit_generator
+from fda_sync._caller_path.exits import Teardown, exit_generator, suspended
 from fda_sync._caller_path.loop_side import LoopSide
 from fda_sync._errors import forked_error, stop_iteration_error
 
@@ -43,6 +43,7 @@ _COROUTINE = CallKind.COROUTINE
 
 _forgotten: list[Teardown] = []  # a fork child's share of its parent's calls
 _CALLER: Any = object()  # the call's own claim on its teardown (``InFlight.claim``)
+_STOPPED: Any = object()  # ``next``'s default: the generator stopped
 
 
 def prefers_caller(plan: Plan, body_is_async: bool) -> bool:
@@ -86,7 +87,7 @@ class _Call:
             # Registered before it starts: an interrupt in between loses no teardown.
             teardown = self.teardown
             exits = teardown.function if node.function_scoped else teardown.request
-            exits.append(functools.partial(self.exit_generator, generator))
+            exits.append(partial(self.exit_generator, generator))
             try:  # ``contextmanager``'s ``__enter__``: the set-up, up to the ``yield``
                 return self.context.copy().run(next, generator)
             except StopIteration:
@@ -100,14 +101,15 @@ class _Call:
         return value
 
     def exit_generator(
-        self,
-        generator: Any,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: Any,
+        self, generator: Any, exc_type: type[BaseException] | None, exc: Any, traceback: Any
     ) -> bool:
-        """A ``def`` generator's teardown, ``here`` (an ``__exit__`` for ``Teardown``)."""
+        """A ``def`` generator's teardown, ``here`` (an ``__exit__`` for ``Teardown``); its
+        first case written out, which every call with a ``def`` generator pays for."""
         try:
+            if exc_type is None and suspended(generator):
+                if self.context.copy().run(next, generator, _STOPPED) is not _STOPPED:
+                    raise RuntimeError("generator didn't stop")
+                return False
             return self.context.copy().run(exit_generator, generator, exc_type, exc, traceback)
         except StopIteration as error:
             raise stop_iteration_error(exit_generator, error)  # noqa: B904
@@ -220,36 +222,19 @@ def call_in_caller(
     """Resolve ``plan``, call ``body`` with the values, tear down: a whole sync call, driven
     from this thread. ``manager``: the context factory's (sync) manager for the call,
     entered around it in a context of its own."""
+    if manager is not None:
+        bridge.refuse_running_loop()  # before the manager is entered, as on the loop
+        return contextvars.copy_context().run(
+            _in_manager, manager, bridge, plan, request, body, body_is_async, args, kwargs
+        )
     # Async steps the call may make: background tasks may be async too.
     steps = plan.async_steps + body_is_async + plan.background
-    if manager is None:
-        call = _Call(bridge, contextvars.copy_context(), steps)
-        return _call(call, plan, request, body, body_is_async, args, kwargs)
-    bridge.refuse_running_loop()  # before the manager is entered, as on the loop
-
-    def in_manager() -> Any:
-        with manager:  # the call's context variables: this context's, the manager's set
-            call = _Call(bridge, contextvars.copy_context(), steps)
-            return _call(call, plan, request, body, body_is_async, args, kwargs)
-        return None  # it suppressed the exception: there is no result
-
-    return contextvars.copy_context().run(in_manager)
-
-
-def _call(
-    call: _Call,
-    plan: Plan,
-    request: Callable[[], Request] | None,
-    body: Callable[..., Any],
-    body_is_async: bool,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    in_flight = call.bridge.in_flight.calls
+    call = _Call(bridge, contextvars.copy_context(), steps)
+    in_flight = bridge.in_flight.calls
     solving = True
     completed = False
     try:
-        call.bridge.admit(call)
+        bridge.admit(call)
         values = plan.solve_with(call.node, call.teardown.background_tasks, request)
         solving = False
         if body_is_async:
@@ -274,3 +259,20 @@ def _call(
         finally:
             in_flight.discard(call)  # one call of a C method: no signal stops it half-way
     return result
+
+
+def _in_manager(
+    manager: Any,
+    bridge: Bridge,
+    plan: Plan,
+    request: Callable[[], Request] | None,
+    body: Callable[..., Any],
+    body_is_async: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """The call inside the context factory's manager. (Not a closure: its cells would
+    cost every call of ``call_in_caller``, with a manager or not.)"""
+    with manager:  # the call's context variables: this context's, the manager's set
+        return call_in_caller(bridge, plan, request, body, body_is_async, args, kwargs)
+    return None  # it suppressed the exception: there is no result

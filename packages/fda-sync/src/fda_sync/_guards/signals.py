@@ -21,12 +21,15 @@ import signal
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from fda_sync._guards.green import green_threads, os_thread_ident
 
-__all__ = ["in_main_thread", "signals_held"]
+__all__ = ["held_call", "in_main_thread", "signals_held"]
 
+T = TypeVar("T")
+
+_get_ident = threading.get_ident
 _getsignal: Callable[[int], Any] = signal.getsignal
 _setsignal: Callable[[int, Any], Any] = signal.signal
 # signal.getsignal/signal of Python 3.10-3.12 map every handler through an Enum lookup that
@@ -41,6 +44,12 @@ _INTERRUPTING = tuple(
     getattr(signal, name)
     for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGALRM", "SIGUSR1", "SIGUSR2")
     if hasattr(signal, name)
+)
+#: Their handlers, read by one expression written for them: ``tuple(map(getsignal, ...))``
+#: costs a hold 2.5 times the instructions (the map's iteration), and every hold reads them.
+_read_handlers: Callable[[], tuple[Any, ...]] = eval(  # our own text: signal numbers
+    "lambda: (" + "".join(f"_getsignal({int(signum)}), " for signum in _INTERRUPTING) + ")",
+    {"_getsignal": _getsignal},
 )
 
 # The main OS thread's: under gevent, every greenlet of it runs signal handlers.
@@ -107,13 +116,15 @@ class _Held(contextlib.AbstractContextManager[None]):
             self._pending.setdefault(holder, []).append(signum)
 
     def __enter__(self) -> None:
-        holder = threading.get_ident()
-        self._holders[holder] = self._holders.get(holder, 0) + 1
-        self._depth += 1
-        if self._depth > 1:
+        holder = _get_ident()
+        holders = self._holders
+        holders[holder] = holders.get(holder, 0) + 1
+        depth = self._depth
+        self._depth = depth + 1
+        if depth:
             return
         try:
-            handlers = tuple(map(_getsignal, _INTERRUPTING))
+            handlers = _read_handlers()
             if handlers != self._seen:
                 self._held = tuple(
                     (signum, handler)
@@ -121,11 +132,12 @@ class _Held(contextlib.AbstractContextManager[None]):
                     if callable(handler) and handler is not _defer
                 )
                 self._seen = handlers
+            saved = self._saved
             for signum, handler in self._held:
-                self._saved[signum] = handler
+                saved[signum] = handler
                 _setsignal(signum, _defer)
         except BaseException:  # a handler ran meanwhile and raised: undo, then raise
-            self._end(holder)
+            self.release()
             raise
 
     def __exit__(
@@ -134,27 +146,29 @@ class _Held(contextlib.AbstractContextManager[None]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        holder = threading.get_ident()
+        self.release()
+
+    def release(self) -> None:
+        """A block of this holder ends. If it is the outermost one: if no other holds,
+        put the handlers back; then deliver what landed in it. Signals landing meanwhile
+        are held back too (``_restoring``), even once the handlers are back."""
+        holder = _get_ident()
         blocks = self._holders[holder]
         if blocks > 1:
             self._holders[holder] = blocks - 1
             self._depth -= 1
             return
-        self._end(holder)
-
-    def _end(self, holder: int) -> None:
-        """The holder's outermost block ends: if no other holds, put the handlers back;
-        then deliver what landed in it. Signals landing meanwhile are held back too
-        (``_restoring``), even once the handlers are back."""
         self._restoring = True
         try:
-            self._depth -= self._holders.pop(holder, 0)
-            if not self._holders:
+            holders = self._holders
+            self._depth -= holders.pop(holder, 0)
+            if not holders:
                 self._depth = 0
-                for signum, handler in list(self._saved.items()):
+                saved = self._saved
+                for signum in tuple(saved):
                     if _getsignal(signum) is _defer:
-                        _setsignal(signum, handler)
-                    del self._saved[signum]
+                        _setsignal(signum, saved[signum])
+                    del saved[signum]
         finally:
             # No call from here to the delivery: no signal handler runs in between.
             pending = self._pending.pop(holder, None)
@@ -186,6 +200,18 @@ class _Held(contextlib.AbstractContextManager[None]):
 _held = _Held()
 _defer = _held.defer  # one bound method: handlers are compared by identity
 _NOTHING_HELD = contextlib.nullcontext()
+
+
+def held_call(func: Callable[..., T], /, *args: Any) -> T:
+    """``func(*args)`` with interrupting signals held back, in the main thread: ``with
+    signals_held(): ...`` for the teardown every sync call runs, at less cost."""
+    if os_thread_ident() != _main_ident:
+        return func(*args)
+    _held.__enter__()
+    try:
+        return func(*args)
+    finally:
+        _held.release()
 
 
 def signals_held() -> contextlib.AbstractContextManager[None]:
