@@ -31,10 +31,11 @@ Needs valgrind (Debian: ``apt-get install valgrind``).
 """
 
 import argparse
+import asyncio
 import contextlib
 import contextvars
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,11 +160,51 @@ def sync_variants() -> dict[str, tuple[Callable[[], Any], Any]]:
     return variants
 
 
+#: The async API against FastAPI's resolver: bench_resolution.py's graphs that need no
+#: thread (a ``def`` step's thread-pool hop would count another thread's work).
+ASYNC_GRAPHS = ("chain (async gen)", "chain + Header")
+#: Awaits per counted call of an async variant: one ``run_until_complete`` for several
+#: awaits, its own cost measured alone (``EMPTY_BATCH``) and taken off.
+BATCH = 5
+EMPTY_BATCH = "async: an empty batch"
+
+
+def async_variants() -> dict[str, Callable[[], Any]]:
+    """name -> a batch of ``BATCH`` awaited calls, each on the same loop."""
+    import bench_resolution  # (its import configures the app its graphs use)
+
+    loop = asyncio.new_event_loop()
+
+    def batch(make: Callable[[], Awaitable[Any]]) -> Callable[[], Any]:
+        async def calls() -> None:
+            for _ in range(BATCH):
+                await make()
+
+        return lambda: loop.run_until_complete(calls())
+
+    async def nothing() -> None:
+        return None
+
+    variants = {EMPTY_BATCH: batch(nothing)}
+    for graph in bench_resolution.GRAPHS:
+        if graph.name in ASYNC_GRAPHS:
+            variants[f"async API: {graph.name}"] = batch(bench_resolution.ours(graph))
+            variants[f"FastAPI's resolver: {graph.name}"] = batch(
+                bench_resolution.fastapi_resolver(graph)
+            )
+    return variants
+
+
+def names() -> list[str]:
+    return [*sync_variants(), *async_variants()]
+
+
 def serve(calls: int) -> None:
     """In the process callgrind runs: every variant, in the order ``main`` expects."""
     for name, (call, patch) in sync_variants().items():
         with patch() if patch is not None else contextlib.nullcontext():
             _callgrind.serve({name: call}, calls, empty=name == "hand-built floor")
+    _callgrind.serve(async_variants(), calls // BATCH, empty=False)  # ``calls`` awaits each
 
 
 def table(counts: dict[str, float]) -> str:
@@ -191,7 +232,26 @@ def table(counts: dict[str, float]) -> str:
         "|---|---:|---:|",
     ]
     lines += [f"| {part} | {cost:,.0f} | {cost / full:.0%} |" for part, cost in parts.items()]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *async_table(counts)])
+
+
+def async_table(counts: dict[str, float]) -> list[str]:
+    """The async API against FastAPI's resolver, per call: a batch's count less the empty
+    batch's (``count`` divides by ``calls``, ``BATCH`` times the batches served)."""
+    empty = counts[EMPTY_BATCH]
+    lines = [
+        "The async API against FastAPI's resolver (`solve_dependencies`, the `Dependant` "
+        "built once) on `bench_resolution.py`'s graphs, instructions per call:",
+        "",
+        "| graph | async API | FastAPI's resolver | async API / FastAPI's |",
+        "|---|---:|---:|---:|",
+    ]
+    for graph in ASYNC_GRAPHS:
+        ours = counts[f"async API: {graph}"] - empty
+        theirs = counts[f"FastAPI's resolver: {graph}"] - empty
+        ratio = f"{ours / theirs:.2f}\N{MULTIPLICATION SIGN}"
+        lines.append(f"| {graph} | {ours:,.0f} | {theirs:,.0f} | {ratio} |")
+    return lines
 
 
 def main() -> int:
@@ -205,9 +265,7 @@ def main() -> int:
         return 0
     if not _callgrind.available():
         sys.exit("bench_breakdown.py needs valgrind (Debian: apt-get install valgrind)")
-    counts = _callgrind.count(
-        Path(__file__), ["--calls", str(args.calls)], list(sync_variants()), args.calls
-    )
+    counts = _callgrind.count(Path(__file__), ["--calls", str(args.calls)], names(), args.calls)
     bench_sync.bare.close()
     text = table(counts)
     print(text)
