@@ -408,11 +408,17 @@ dispose()
     assert facts(script) == {"notes": 60, "def closed": 20}
 
 
-def test_a_signal_during_teardown_in_a_greenlet_waits_for_its_end(path: str) -> None:
+#: Patching first (Celery ``-P gevent``), or after the library was imported (gunicorn
+#: ``--preload -k gevent``: the app, and the library, are imported before the worker patches).
+PATCHED = {"first": GEVENT, "after the import": "import fda_sync\n" + GEVENT}
+
+
+@pytest.mark.parametrize("patched", list(PATCHED))
+def test_a_signal_during_teardown_in_a_greenlet_waits_for_its_end(path: str, patched: str) -> None:
     """Python runs signal handlers in the main OS thread, in whichever greenlet runs: one
     landing in a greenlet's teardown waits for its end; one landing in another greenlet
     meanwhile goes through there at once (greenlets tearing down in turn never hold a
-    signal back for good)."""
+    signal back for good). The same when gevent patches after the library's import."""
     script = run_green(
         PRELUDE
         + """
@@ -473,6 +479,7 @@ outcome["in another greenlet"] = list(events)
 print(outcome)
 """,
         path,
+        patch=PATCHED[patched],
     )
     assert facts(script) == {
         "in the greenlet tearing down": [

@@ -29,7 +29,6 @@ __all__ = ["held_call", "in_main_thread", "signals_held"]
 
 T = TypeVar("T")
 
-_get_ident = threading.get_ident
 _getsignal: Callable[[int], Any] = signal.getsignal
 _setsignal: Callable[[int, Any], Any] = signal.signal
 # signal.getsignal/signal of Python 3.10-3.12 map every handler through an Enum lookup that
@@ -116,7 +115,7 @@ class _Held(contextlib.AbstractContextManager[None]):
             self._pending.setdefault(holder, []).append(signum)
 
     def __enter__(self) -> None:
-        holder = _get_ident()
+        holder = threading.get_ident()  # (looked up: gevent may patch it after import)
         holders = self._holders
         holders[holder] = holders.get(holder, 0) + 1
         depth = self._depth
@@ -152,7 +151,7 @@ class _Held(contextlib.AbstractContextManager[None]):
         """A block of this holder ends. If it is the outermost one: if no other holds,
         put the handlers back; then deliver what landed in it. Signals landing meanwhile
         are held back too (``_restoring``), even once the handlers are back."""
-        holder = _get_ident()
+        holder = threading.get_ident()  # (looked up: gevent may patch it after import)
         blocks = self._holders[holder]
         if blocks > 1:
             self._holders[holder] = blocks - 1
