@@ -45,10 +45,27 @@ class ShieldedExit:
         scope = self._scope
         scope.shield = True
         try:
-            suppressed = await self._manager.__aexit__(exc_type, exc, traceback)
+            if exc is None:
+                suppressed = await self._manager.__aexit__(exc_type, exc, traceback)
+            else:
+                suppressed = await self._exit_handling(exc_type, exc, traceback)
         finally:
             scope.shield = self._was_shielded
         if exc_type is not None and not suppressed:
             return False  # the exception goes on: no checkpoint, as in FastAPI's
         await checkpoint_if_cancelled()
         return exc_type is not None
+
+    async def _exit_handling(
+        self, exc_type: type[BaseException] | None, exc: BaseException, traceback: Any
+    ) -> bool:
+        """The dependency's exit while ``exc`` is the exception being handled, as it is when
+        FastAPI's wrapper throws ``exc`` into its generator: what the teardown raises after
+        catching it is chained to it, whoever called this exit."""
+        context = exc.__context__
+        try:
+            raise exc
+        except BaseException:
+            exc.__context__ = context  # the raise here chains nothing new to it
+            exc.__traceback__ = traceback
+            return bool(await self._manager.__aexit__(exc_type, exc, traceback))
